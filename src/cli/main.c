@@ -1,0 +1,3 @@
+#include "cairn.h"
+#include <stdio.h>
+int main(void) { printf("%s\n", cairn_version()); return 0; }
