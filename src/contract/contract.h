@@ -47,6 +47,9 @@ typedef enum cairn_pii {
 
 const char *cairn_role_name(cairn_role r);
 const char *cairn_pii_name(cairn_pii p);
+/* Parse the YAML spellings above ("feature", "email", ...); false when unknown. */
+bool cairn_role_parse(const char *s, cairn_role *out);
+bool cairn_pii_parse(const char *s, cairn_pii *out);
 
 typedef struct cairn_contract_col {
     char *name;
@@ -59,6 +62,8 @@ typedef struct cairn_contract_col {
     double min, max;          /* timestamps: microseconds since the epoch */
     char **domain;            /* NULL = open domain */
     size_t n_domain;
+    bool domain_sorted;       /* domain is strcmp-sorted without duplicates (set by infer and
+                                 parse), so lookups may binary-search; false: linear search */
     bool unique;
     cairn_pii pii;
 } cairn_contract_col;
@@ -86,7 +91,12 @@ void cairn_infer_opts_init(cairn_infer_opts *o);
  * Infers a contract from a frame and its finished statistics (stats[i] for
  * column i). Detects PII from values (e-mail, phone, Luhn-valid card numbers,
  * national-id-like numbers, IPv4/IPv6) and from column names (person names).
- * PII columns get role ignore.
+ * PII columns get role ignore. stats may be NULL: the minimum and maximum are
+ * then computed from the column (a stats entry whose type differs from its
+ * column's is ignored the same way). Null counts, domains and uniqueness are
+ * always exact, from the frame. Errors: CAIRN_EINVAL when opts names a column
+ * that is not in the frame, CAIRN_ECORRUPT for a string code outside its
+ * dictionary, CAIRN_ENOMEM. docs/contract.md gives every rule.
  */
 cairn_status cairn_contract_infer(const cairn_frame *f, const cairn_colstats *stats,
                                   const cairn_infer_opts *opts, cairn_contract **out,
@@ -103,6 +113,13 @@ void cairn_contract_to_yaml(const cairn_contract *c, cairn_buf *b);
 cairn_status cairn_contract_parse(const char *yaml, size_t len, const char *name,
                                   cairn_contract **out, cairn_error *err);
 /* cairn_contract_load() and cairn_contract_free() are public (cairn.h). */
+/* Writes the contract's YAML to path durably (temporary file + rename). */
+cairn_status cairn_contract_write(const cairn_contract *c, const char *path, cairn_error *err);
+/*
+ * True when s[0..n) is in the column's domain (always true for an open
+ * domain). Binary search when domain_sorted, else a linear scan.
+ */
+bool cairn_contract_domain_has(const cairn_contract_col *col, const char *s, size_t n);
 
 /* Index of a column in the contract, or -1. */
 long cairn_contract_find(const cairn_contract *c, const char *name);

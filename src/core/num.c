@@ -134,8 +134,8 @@ bool cairn_parse_double(const char *s, size_t n, double *out)
     tmp[n] = '\0';
     char *end = NULL;
     double v = strtod(tmp, &end);
-    if (end != tmp + n)
-        return false;
+    if (end != tmp + n || !isfinite(v))
+        return false; /* overflow to infinity is not a number we can store */
     *out = v;
     return true;
 }
