@@ -1,3 +1,308 @@
-#include "cairn.h"
-#include <stdio.h>
-int main(void) { printf("%s\n", cairn_version()); return 0; }
+/*
+ * main.c -- the command table and dispatch. Everything a user reads about
+ * the commands (--help, `cairn help`, docs/cli.md via `cairn help
+ * --markdown`) is generated from the table below, so help and docs cannot
+ * drift apart; a test checks docs/cli.md is current.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#define HOME_HELP "home directory (default: $CAIRN_HOME, else ./.cairn)"
+
+const cli_cmd cli_commands[] = {
+    {"init", "[DIR]", "create a home (registry database, objects, logs)",
+     "Creates DIR (default: --home, $CAIRN_HOME, else ./.cairn) with cairn.db (SQLite, WAL), "
+     "objects/ and logs/. Running it on an existing home changes nothing.",
+     {{0}}, 0, 1, cmd_init},
+    {"data add", "FILE --name NAME [options]", "ingest a CSV or JSON Lines file as NAME@N",
+     "Reads FILE (CSV or JSON Lines, optionally gzip-compressed), infers column types, computes "
+     "column statistics, writes an immutable zstd snapshot named by its BLAKE2b hash and records "
+     "the next version NAME@N. Adding the same content again returns the existing version. "
+     "Fields of only spaces count as empty; empty fields and the NA markers are missing values.",
+     {{"name", 'n', "NAME", "dataset name (letters, digits, _ . -)", false},
+      {"format", 0, "csv|jsonl", "input format (default: by extension)", false},
+      {"delimiter", 'd', "C", "CSV delimiter: one character or 'tab' (default: sniffed among , ; TAB |)", false},
+      {"na", 0, "STR", "an extra missing-value marker (repeatable); defaults: empty, NA, N/A, null, NaN", true},
+      {"no-default-na", 0, NULL, "use only the --na markers and the empty field", false},
+      {"skip-space", 0, "auto|yes|no", "drop spaces after a delimiter (default: auto)", false},
+      {"contract", 'c', "FILE", "force column types from a contract", false},
+      {"max-field-bytes", 0, "N", "refuse fields longer than N bytes (default 1048576)", false},
+      {"threads", 't', "N", "parser threads (default: all cores)", false}},
+     1, 1, cmd_data_add},
+    {"data ls", "", "list dataset versions", NULL, {{0}}, 0, 0, cmd_data_ls},
+    {"data show", "NAME[@N]", "show a version: source, counts, hash and schema", NULL, {{0}}, 1, 1,
+     cmd_data_show},
+    {"data stats", "NAME[@N]", "show the column statistics stored with a version",
+     "Numbers: count, nulls, min, max, mean, standard deviation, quantiles (a KLL sketch, rank "
+     "error under 1%) and a 20-bin histogram. Strings: distinct estimate (HyperLogLog) and top "
+     "categories. Timestamps: min, max and whether they are sorted.",
+     {{"column", 0, "NAME", "only this column (repeatable)", true}}, 1, 1, cmd_data_stats},
+    {"contract infer", "NAME[@N] [-o FILE]", "infer a data contract (YAML) from a dataset version",
+     "Writes each column's type, nullability, observed null rate and its bound, range, domain "
+     "of low-cardinality strings, uniqueness of key candidates, role and PII flag.",
+     {{"output", 'o', "FILE", "write the YAML here (default: stdout)", false},
+      {"label", 0, "COL", "mark COL as the label", false},
+      {"entity", 0, "COL", "mark COL as the entity key", false},
+      {"time", 0, "COL", "mark COL as the time column", false},
+      {"max-domain", 0, "N", "strings with at most N distinct values get a domain (default 50)", false},
+      {"save", 0, NULL, "also store it in the home as the dataset's contract", false}},
+     1, 1, cmd_contract_infer},
+    {"contract check", "NAME[@N] [--contract FILE]", "check a dataset version against a contract",
+     "Reports missing or extra columns, wrong types, values out of range, unknown categories, "
+     "null rates above their bound and duplicate keys, per column with counts and example rows "
+     "(0-based data rows). Exits 1 when there is any error. Without --contract, uses the "
+     "contract saved with `contract infer --save` for the dataset's name.",
+     {{"contract", 'c', "FILE", "the contract YAML", false}}, 1, 1, cmd_contract_check},
+};
+const size_t cli_n_commands = CAIRN_ARRAY_LEN(cli_commands);
+
+static void print_overview(FILE *out)
+{
+    fprintf(out, "cairn %s -- from a raw CSV to a monitored, versioned model\n\n", cairn_version());
+    fprintf(out, "usage: cairn [--home DIR] [--json] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < cli_n_commands; i++)
+        fprintf(out, "  %-16s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(out, "\nglobal options:\n  --home DIR       %s\n  --json           machine-readable "
+                 "output\n  -q, --quiet      no progress or notes\n  -h, --help       help for a "
+                 "command\n  --version        print the version\n",
+            HOME_HELP);
+    fprintf(out, "\nexit codes: 0 ok; 1 a check said no; 2 usage error; 3 bad input data or file; "
+                 "4 internal or I/O error\n");
+}
+
+static void print_markdown(FILE *out)
+{
+    fprintf(out, "# cairn command reference\n\n<!-- generated by `cairn help --markdown`; do not "
+                 "edit by hand -->\n\n");
+    fprintf(out, "Global options, accepted by every command: `--home DIR` (%s), `--json` "
+                 "(machine-readable output), `-q/--quiet`, `-h/--help`.\n\n",
+            HOME_HELP);
+    fprintf(out, "Errors go to stderr as `cairn: error: WHAT (WHERE)`. Exit codes: 0 ok; 1 a "
+                 "check said no; 2 usage error; 3 bad input data or file; 4 internal or I/O "
+                 "error.\n\n");
+    for (size_t i = 0; i < cli_n_commands; i++) {
+        const cli_cmd *c = &cli_commands[i];
+        fprintf(out, "## cairn %s\n\n```\ncairn %s %s\n```\n\n%s.\n\n", c->name, c->name, c->usage,
+                c->summary);
+        if (c->details)
+            fprintf(out, "%s\n\n", c->details);
+        if (c->opts[0].name) {
+            fprintf(out, "| option | meaning |\n|---|---|\n");
+            for (int k = 0; k < CLI_MAX_OPTS && c->opts[k].name; k++) {
+                const cli_opt *o = &c->opts[k];
+                fprintf(out, "| ");
+                if (o->short_name)
+                    fprintf(out, "`-%c`, ", o->short_name);
+                fprintf(out, "`--%s%s%s` | %s |\n", o->name, o->arg ? " " : "",
+                        o->arg ? o->arg : "", o->help);
+            }
+            fprintf(out, "\n");
+        }
+    }
+}
+
+/* Finds the command named by argv[i] (and argv[i+1] for two-word commands). */
+static const cli_cmd *find_command(int argc, char **argv, int i, int *words)
+{
+    if (i >= argc)
+        return NULL;
+    for (size_t k = 0; k < cli_n_commands; k++) {
+        const char *name = cli_commands[k].name;
+        const char *space = strchr(name, ' ');
+        if (!space) {
+            if (strcmp(name, argv[i]) == 0) {
+                *words = 1;
+                return &cli_commands[k];
+            }
+        } else if (i + 1 < argc && strncmp(name, argv[i], (size_t)(space - name)) == 0 &&
+                   argv[i][space - name] == '\0' && strcmp(space + 1, argv[i + 1]) == 0) {
+            *words = 2;
+            return &cli_commands[k];
+        }
+    }
+    return NULL;
+}
+
+/* True when argv[i] names a command group ("data", "contract"). */
+static bool is_group(const char *word)
+{
+    size_t n = strlen(word);
+    for (size_t k = 0; k < cli_n_commands; k++)
+        if (strncmp(cli_commands[k].name, word, n) == 0 && cli_commands[k].name[n] == ' ')
+            return true;
+    return false;
+}
+
+static int print_group(const char *group, FILE *out)
+{
+    size_t n = strlen(group);
+    fprintf(out, "usage: cairn %s SUBCOMMAND\n\n", group);
+    for (size_t k = 0; k < cli_n_commands; k++)
+        if (strncmp(cli_commands[k].name, group, n) == 0 && cli_commands[k].name[n] == ' ')
+            fprintf(out, "  cairn %-16s %s\n", cli_commands[k].name, cli_commands[k].summary);
+    return 0;
+}
+
+static int parse_args(const cli_cmd *cmd, int argc, char **argv, int start, cli_args *a)
+{
+    for (int i = start; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--") == 0) {
+            for (i++; i < argc; i++) {
+                if (a->n_pos >= CLI_MAX_POS)
+                    return cli_usage_error(cmd, "too many arguments");
+                a->pos[a->n_pos++] = argv[i];
+            }
+            break;
+        }
+        if (s[0] != '-' || s[1] == '\0') {
+            if (a->n_pos >= CLI_MAX_POS)
+                return cli_usage_error(cmd, "too many arguments");
+            a->pos[a->n_pos++] = s;
+            continue;
+        }
+        if (strcmp(s, "--json") == 0) {
+            a->json = true;
+            continue;
+        }
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = true;
+            continue;
+        }
+        if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
+            a->quiet = true;
+            continue;
+        }
+        const char *name, *inline_val = NULL;
+        char namebuf[64];
+        int k = -1;
+        if (s[1] == '-') {
+            name = s + 2;
+            const char *eq = strchr(name, '=');
+            if (eq) {
+                size_t n = (size_t)(eq - name);
+                if (n >= sizeof namebuf)
+                    return cli_usage_error(cmd, "unknown option '%s'", s);
+                memcpy(namebuf, name, n);
+                namebuf[n] = '\0';
+                name = namebuf;
+                inline_val = eq + 1;
+            }
+            if (strcmp(name, "home") == 0) {
+                const char *v = inline_val ? inline_val : (i + 1 < argc ? argv[++i] : NULL);
+                if (!v)
+                    return cli_usage_error(cmd, "option --home needs a value (DIR)");
+                a->home = v;
+                continue;
+            }
+            for (int j = 0; cmd && j < CLI_MAX_OPTS && cmd->opts[j].name; j++)
+                if (strcmp(cmd->opts[j].name, name) == 0)
+                    k = j;
+        } else {
+            for (int j = 0; cmd && j < CLI_MAX_OPTS && cmd->opts[j].name; j++)
+                if (cmd->opts[j].short_name == s[1] && s[2] == '\0')
+                    k = j;
+            name = s + 1;
+        }
+        if (k < 0)
+            return cli_usage_error(cmd, "unknown option '%s'", s);
+        const cli_opt *o = &cmd->opts[k];
+        const char *v = "1";
+        if (o->arg) {
+            v = inline_val ? inline_val : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v)
+                return cli_usage_error(cmd, "option --%s needs a value (%s)", o->name, o->arg);
+        } else if (inline_val) {
+            return cli_usage_error(cmd, "option --%s takes no value", o->name);
+        }
+        if (a->n_values[k] > 0 && !o->repeat)
+            a->n_values[k] = 0; /* the last one wins */
+        if (a->n_values[k] >= CLI_MAX_VALUES)
+            return cli_usage_error(cmd, "option --%s given too many times", o->name);
+        a->values[k][a->n_values[k]++] = v;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static cli_args args; /* large; zero-initialised */
+    int i = 1;
+    /* Global options before the command. */
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("cairn %s\n", cairn_version());
+            return 0;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_overview(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            args.json = true;
+            i++;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            args.quiet = true;
+            i++;
+        } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+            args.home = argv[i + 1];
+            i += 2;
+        } else if (strncmp(argv[i], "--home=", 7) == 0) {
+            args.home = argv[i] + 7;
+            i++;
+        } else {
+            fprintf(stderr, "cairn: error: unknown option '%s' (see cairn --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        print_overview(stderr);
+        return 2;
+    }
+    if (strcmp(argv[i], "help") == 0) {
+        if (i + 1 < argc && strcmp(argv[i + 1], "--markdown") == 0) {
+            print_markdown(stdout);
+            return 0;
+        }
+        int words = 0;
+        const cli_cmd *c = find_command(argc, argv, i + 1, &words);
+        if (c)
+            cli_print_help(c, stdout);
+        else if (i + 1 < argc && is_group(argv[i + 1]))
+            print_group(argv[i + 1], stdout);
+        else
+            print_overview(stdout);
+        return 0;
+    }
+    int words = 0;
+    const cli_cmd *cmd = find_command(argc, argv, i, &words);
+    if (!cmd) {
+        if (is_group(argv[i])) {
+            bool want_help = i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 ||
+                                              strcmp(argv[i + 1], "-h") == 0);
+            if (want_help)
+                return print_group(argv[i], stdout);
+            if (i + 1 < argc)
+                fprintf(stderr, "cairn: error: unknown command '%s %s' (see cairn %s --help)\n",
+                        argv[i], argv[i + 1], argv[i]);
+            else
+                print_group(argv[i], stderr);
+            return 2;
+        }
+        fprintf(stderr, "cairn: error: unknown command '%s' (see cairn --help)\n", argv[i]);
+        return 2;
+    }
+    int rc = parse_args(cmd, argc, argv, i + words, &args);
+    if (rc)
+        return rc;
+    if (args.help) {
+        cli_print_help(cmd, stdout);
+        return 0;
+    }
+    if (args.n_pos < cmd->min_pos)
+        return cli_usage_error(cmd, "missing argument: cairn %s %s", cmd->name, cmd->usage);
+    if (args.n_pos > cmd->max_pos)
+        return cli_usage_error(cmd, "unexpected argument '%s'", args.pos[cmd->max_pos]);
+    return cmd->run(cmd, &args);
+}
