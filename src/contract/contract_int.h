@@ -33,6 +33,9 @@ void cairn_contract_domain_sort(char **domain, size_t *n);
 cairn_status cairn_contract_codes_used(const cairn_column *c, uint8_t **used_out, size_t *n_used,
                                        cairn_error *err);
 
+/* cairn_pii_detect() with a status: CAIRN_ECORRUPT / CAIRN_ENOMEM instead of "none". */
+cairn_status cairn_contract_pii_detect(const cairn_column *c, cairn_pii *out, cairn_error *err);
+
 /* ASCII lower-casing copy of s into out (cap bytes), dropping '_', '-', ' ' and '.'. */
 void cairn_contract_name_norm(const char *s, char *out, size_t cap);
 

@@ -33,10 +33,13 @@
 #include "data/reader.h"
 
 #include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 #define CHUNK_MIN_BYTES (1u << 20)
+#define SAMPLE_ROWS 20000
 
 enum { CLS_DELIM = 1, CLS_LF = 2, CLS_CR = 4, CLS_QUOTE = 8 };
 
@@ -380,14 +383,99 @@ static void set_err(chunk *c, tok_err kind, long line, long fieldno)
     c->err.field = fieldno;
 }
 
-static void pass1(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, size_t n_cols,
-                  col_infer *inf, field *fields)
+/*
+ * Type inference on a sample: the first rows of the first chunk. Problems
+ * are ignored here; the fill pass finds and reports them.
+ */
+static void sample_types(const tokenizer *t, const cairn_reader_cfg *cfg, const chunk *c,
+                         size_t n_cols, size_t max_rows, col_infer *inf, field *fields)
 {
     const char *p = c->start;
-    long line = c->line;
     size_t rows = 0;
     for (size_t j = 0; j < n_cols; j++)
         inf[j] = (col_infer){CAIRN_CAND_ALL, 0};
+    while (p < c->stop && rows < max_rows) {
+        size_t nf, lines, ef = 0;
+        tok_err e = read_record(t, &p, fields, n_cols, &nf, &lines, &ef);
+        if (e == TOK_BLANK)
+            continue;
+        if (e != TOK_OK || nf != n_cols)
+            return;
+        for (size_t j = 0; j < n_cols; j++) {
+            const field *f = &fields[j];
+            if (cairn_reader_is_na(cfg, f->p, f->n))
+                continue;
+            inf[j].n_values++;
+            if (inf[j].cand)
+                inf[j].cand &= f->escaped ? 0u : cairn_infer_field(f->p, f->n);
+        }
+        rows++;
+    }
+}
+
+/*
+ * Counts the records of an aligned chunk without tokenizing: terminators
+ * outside quotes, not counting blank lines. This agrees with read_record on
+ * every input read_record accepts (quotes only open and close fields or come
+ * doubled inside them); on other inputs the fill pass reports the error.
+ */
+static size_t count_records(const char *p, const char *stop)
+{
+    size_t rows = 0;
+    bool in_q = false, at_start = true;
+    for (; p < stop; p++) {
+        char ch = *p;
+        if (in_q) {
+            in_q = ch != '"';
+            continue;
+        }
+        if (ch == '"') {
+            in_q = true;
+            at_start = false;
+        } else if (ch == '\n' || ch == '\r') {
+            rows += !at_start;
+            at_start = true;
+            if (ch == '\r' && p + 1 < stop && p[1] == '\n')
+                p++;
+        } else {
+            at_start = false;
+        }
+    }
+    return rows + !at_start;
+}
+
+/*
+ * How each column is filled. TYPED columns convert every field to their
+ * (guessed or forced) type; a guessed type that meets a value it cannot hold
+ * marks the column failed for the chunk. DEFERRED columns (no value in the
+ * sample, or a failed guess being redone) collect strings into per-chunk
+ * dictionaries while narrowing candidate types, and are converted from the
+ * dictionary at the end -- once per distinct value, not once per row.
+ */
+typedef enum col_mode { MODE_TYPED = 0, MODE_DEFERRED, MODE_SKIP } col_mode;
+
+typedef struct col_plan {
+    col_mode mode;
+    bool forced;
+    bool deferred;      /* filled deferred in some round: finish_deferred applies */
+} col_plan;
+
+typedef struct chunk_col {
+    col_infer inf;      /* DEFERRED: candidates and value count */
+    bool failed;        /* TYPED, guessed: a value did not fit */
+} chunk_col;
+
+static void fill(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cairn_frame *fr,
+                 const col_plan *plan, cairn_dict *dicts, chunk_col *cc, field *fields,
+                 cairn_buf *scratch)
+{
+    const char *p = c->start;
+    long line = c->line;
+    size_t row = c->row0, row_end = c->row0 + c->n_rows;
+    size_t n_cols = fr->n_cols;
+    for (size_t j = 0; j < n_cols; j++)
+        if (plan[j].mode == MODE_DEFERRED)
+            cc[j].inf = (col_infer){CAIRN_CAND_ALL, 0};
     while (p < c->stop) {
         size_t nf, lines, ef = 0;
         tok_err e = read_record(t, &p, fields, n_cols, &nf, &lines, &ef);
@@ -407,42 +495,14 @@ static void pass1(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, siz
             c->err.b = n_cols;
             return;
         }
-        for (size_t j = 0; j < n_cols; j++) {
-            const field *f = &fields[j];
-            if (cairn_reader_is_na(cfg, f->p, f->n))
-                continue;
-            inf[j].n_values++;
-            if (inf[j].cand)
-                inf[j].cand &= f->escaped ? 0u : cairn_infer_field(f->p, f->n);
-        }
-        rows++;
-        line += (long)lines;
-    }
-    c->n_rows = rows;
-}
-
-static void pass2(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cairn_frame *fr,
-                  cairn_dict *dicts, field *fields, cairn_buf *scratch)
-{
-    const char *p = c->start;
-    long line = c->line;
-    size_t row = c->row0;
-    size_t n_cols = fr->n_cols;
-    while (p < c->stop) {
-        size_t nf, lines, ef = 0;
-        tok_err e = read_record(t, &p, fields, n_cols, &nf, &lines, &ef);
-        if (e == TOK_BLANK) {
-            line += (long)lines;
-            continue;
-        }
-        if (e != TOK_OK || nf != n_cols) { /* pass 1 saw this already; be safe */
-            set_err(c, e != TOK_OK ? e : TOK_RAGGED, line, (long)ef);
+        if (row >= row_end) { /* only reachable on input the tokenizer should have refused */
+            set_err(c, TOK_AFTER_QUOTE, line, 1);
             return;
         }
         for (size_t j = 0; j < n_cols; j++) {
             const field *f = &fields[j];
             cairn_column *col = &fr->cols[j];
-            if (cairn_reader_is_na(cfg, f->p, f->n))
+            if (plan[j].mode == MODE_SKIP || cairn_reader_is_na(cfg, f->p, f->n))
                 continue;
             size_t n;
             const char *s = unescape(f, scratch, &n);
@@ -450,13 +510,22 @@ static void pass2(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cai
                 set_err(c, TOK_NOMEM, line, (long)j + 1);
                 return;
             }
-            if (col->type == CAIRN_TYPE_STRING) {
+            if (plan[j].mode == MODE_DEFERRED) {
+                cc[j].inf.n_values++;
+                if (cc[j].inf.cand)
+                    cc[j].inf.cand &= cairn_infer_field(s, n);
+            }
+            if (plan[j].mode == MODE_DEFERRED || col->type == CAIRN_TYPE_STRING) {
                 if (cairn_dict_intern(&dicts[j], s, n, &col->v.codes[row]) != CAIRN_OK) {
                     set_err(c, TOK_NOMEM, line, (long)j + 1);
                     return;
                 }
                 col->valid[row] = 1;
-            } else if (!cairn_column_set_text(col, row, s, n)) {
+            } else if (!cc[j].failed && !cairn_column_set_text(col, row, s, n)) {
+                if (!plan[j].forced) {
+                    cc[j].failed = true; /* the guess was wrong: this column is redone */
+                    continue;
+                }
                 set_err(c, TOK_CONVERT, line, (long)j + 1);
                 c->err.a = (size_t)col->type;
                 snprintf(c->err.value, sizeof c->err.value, "%.*s", (int)(n > 48 ? 48 : n), s);
@@ -466,6 +535,8 @@ static void pass2(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cai
         row++;
         line += (long)lines;
     }
+    if (row != row_end)
+        set_err(c, TOK_AFTER_QUOTE, line, 1);
 }
 
 /* Moves from a nominal offset with known quote parity to the next record start. */
@@ -617,6 +688,102 @@ static cairn_status merge_dicts(cairn_column *col, cairn_dict *chunk_dicts, size
     return CAIRN_OK;
 }
 
+/*
+ * A deferred column holds dictionary codes. Its type is the narrowest one
+ * every value fits (the candidates of all chunks together); when that is not
+ * string, each distinct value is converted once and rows are mapped through.
+ */
+static cairn_status finish_deferred(cairn_column *col, const chunk_col *cc, size_t j,
+                                    size_t n_cols, size_t n_chunks)
+{
+    unsigned cand = CAIRN_CAND_ALL;
+    size_t n_values = 0;
+    for (size_t k = 0; k < n_chunks; k++) {
+        cand &= cc[k * n_cols + j].inf.cand;
+        n_values += cc[k * n_cols + j].inf.n_values;
+    }
+    cairn_type type = cairn_infer_pick(cand, n_values);
+    if (type == CAIRN_TYPE_STRING)
+        return CAIRN_OK;
+    size_t width = cairn_type_size(type);
+    cairn_column tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.type = type;
+    tmp.n_rows = col->dict.n;
+    tmp.valid = cairn_calloc(col->dict.n ? col->dict.n : 1, 1);
+    tmp.v.raw = cairn_calloc(col->dict.n ? col->dict.n : 1, width);
+    void *values = cairn_calloc(col->n_rows ? col->n_rows : 1, width);
+    if (!tmp.valid || !tmp.v.raw || !values) {
+        cairn_free(tmp.valid);
+        cairn_free(tmp.v.raw);
+        cairn_free(values);
+        return CAIRN_ENOMEM;
+    }
+    for (uint32_t code = 0; code < col->dict.n; code++)
+        cairn_column_set_text(&tmp, code, cairn_dict_str(&col->dict, code),
+                              cairn_dict_len(&col->dict, code));
+    const char *src = tmp.v.raw;
+    char *dst = values;
+    for (size_t r = 0; r < col->n_rows; r++)
+        if (col->valid[r])
+            memcpy(dst + r * width, src + (size_t)col->v.codes[r] * width, width);
+    cairn_free(tmp.valid);
+    cairn_free(tmp.v.raw);
+    cairn_free(col->v.raw);
+    cairn_dict_reset(&col->dict);
+    col->v.raw = values;
+    col->type = type;
+    return CAIRN_OK;
+}
+
+/* Runs the fill pass over every chunk in parallel and reports the first error. */
+static cairn_status run_fill(const tokenizer *tok, const cairn_reader_cfg *cfg, chunk *chunks,
+                             size_t n_chunks, cairn_frame *fr, const col_plan *plan,
+                             cairn_dict *dicts, chunk_col *ccols, int n_threads, bool release,
+                             const char *data, const char *end, cairn_error *err)
+{
+    const char *file = cfg->display_name ? cfg->display_name : "-";
+    size_t n_cols = fr->n_cols;
+    bool oom = false;
+    long page = sysconf(_SC_PAGESIZE);
+#pragma omp parallel num_threads(n_threads)
+    {
+        field *fields = cairn_calloc(n_cols + 1, sizeof *fields);
+        cairn_buf scratch;
+        cairn_buf_init(&scratch);
+        if (!fields) {
+#pragma omp atomic write
+            oom = true;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t k = 0; k < n_chunks; k++) {
+            if (!fields)
+                continue;
+            fill(tok, cfg, &chunks[k], fr, plan, &dicts[k * n_cols], &ccols[k * n_cols], fields,
+                 &scratch);
+            /*
+             * Memory-mapped input: the pages of a finished chunk are not needed
+             * again unless a column must be redone (then they are read back from
+             * the page cache or the file), so resident memory stays near one copy.
+             */
+            if (release && page > 0) {
+                uintptr_t a = ((uintptr_t)chunks[k].start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+                uintptr_t b = (uintptr_t)chunks[k].stop & ~((uintptr_t)page - 1);
+                if (b > a && (const char *)a >= data && (const char *)b <= end)
+                    madvise((void *)a, b - a, MADV_DONTNEED);
+            }
+        }
+        cairn_free(fields);
+        cairn_buf_reset(&scratch);
+    }
+    if (oom)
+        return cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
+    for (size_t k = 0; k < n_chunks; k++)
+        if (chunks[k].err.kind)
+            return report(&chunks[k].err, cfg, fr, err);
+    return CAIRN_OK;
+}
+
 cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cfg *cfg,
                              cairn_frame **out, cairn_error *err)
 {
@@ -625,6 +792,8 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
     cairn_frame *fr = NULL;
     chunk *chunks = NULL;
     col_infer *infer = NULL;
+    col_plan *plan = NULL;
+    chunk_col *ccols = NULL;
     cairn_dict *dicts = NULL;
     size_t n_chunks = 0, n_cols = 0;
     cairn_status st = CAIRN_OK;
@@ -739,40 +908,83 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
     }
     cairn_free(nominal);
 
-    /* 2. Pass 1: shapes and candidate types. */
-    infer = cairn_calloc(n_chunks * (n_cols ? n_cols : 1), sizeof *infer);
-    if (!infer) {
+    /* 2. Types from a sample of the first chunk; forced types win. */
+    infer = cairn_calloc(n_cols ? n_cols : 1, sizeof *infer);
+    plan = cairn_calloc(n_cols ? n_cols : 1, sizeof *plan);
+    ccols = cairn_calloc(n_chunks * (n_cols ? n_cols : 1), sizeof *ccols);
+    dicts = cairn_calloc(n_chunks * (n_cols ? n_cols : 1), sizeof *dicts);
+    if (!infer || !plan || !ccols || !dicts) {
         st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
         goto done;
     }
     {
-        bool oom = false;
-#pragma omp parallel num_threads(n_threads)
-        {
-            field *fields = cairn_calloc(n_cols + 1, sizeof *fields);
-            if (!fields) {
-#pragma omp atomic write
-                oom = true;
-            }
-#pragma omp for schedule(dynamic, 1)
-            for (size_t k = 0; k < n_chunks; k++)
-                if (fields)
-                    pass1(&tok, cfg, &chunks[k], n_cols, &infer[k * n_cols], fields);
-            cairn_free(fields);
-        }
-        if (oom) {
+        field *fields = cairn_calloc(n_cols + 1, sizeof *fields);
+        if (!fields) {
             st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
             goto done;
         }
+        sample_types(&tok, cfg, &chunks[0], n_cols, SAMPLE_ROWS, infer, fields);
+        cairn_free(fields);
     }
+
+    /* 3. Row offsets from a quick count, then columns at their final size. */
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+    for (size_t k = 0; k < n_chunks; k++)
+        chunks[k].n_rows = count_records(chunks[k].start, chunks[k].stop);
     size_t n_rows = 0;
     for (size_t k = 0; k < n_chunks; k++) {
-        if (chunks[k].err.kind) {
-            st = report(&chunks[k].err, cfg, fr, err);
-            goto done;
-        }
         chunks[k].row0 = n_rows;
         n_rows += chunks[k].n_rows;
+    }
+    for (size_t j = 0; j < n_cols; j++) {
+        cairn_type type = infer[j].n_values ? cairn_infer_pick(infer[j].cand, infer[j].n_values)
+                                            : CAIRN_TYPE_NONE;
+        const cairn_type_overrides *ov = cfg->overrides;
+        for (size_t i = 0; ov && i < ov->n; i++) {
+            if (strcmp(ov->names[i], fr->cols[j].name) == 0 && ov->types[i] != CAIRN_TYPE_NONE) {
+                type = ov->types[i];
+                plan[j].forced = true;
+            }
+        }
+        plan[j].mode = type == CAIRN_TYPE_NONE ? MODE_DEFERRED : MODE_TYPED;
+        plan[j].deferred = type == CAIRN_TYPE_NONE;
+        char *name = fr->cols[j].name;
+        fr->cols[j].name = NULL;
+        st = cairn_column_alloc(&fr->cols[j], name,
+                                type == CAIRN_TYPE_NONE ? CAIRN_TYPE_STRING : type, n_rows, err);
+        cairn_free(name);
+        if (st != CAIRN_OK)
+            goto done;
+    }
+    fr->n_rows = n_rows;
+
+    /* 4. The fill pass; then a second one only for columns whose guess failed. */
+    for (int round = 0; round < 2; round++) {
+        st = run_fill(&tok, cfg, chunks, n_chunks, fr, plan, dicts, ccols, n_threads,
+                      round == 0 && cfg->release_input, data, end, err);
+        if (st != CAIRN_OK)
+            goto done;
+        bool redo = false;
+        for (size_t j = 0; j < n_cols; j++) {
+            bool failed = false;
+            for (size_t k = 0; k < n_chunks; k++)
+                failed |= ccols[k * n_cols + j].failed;
+            if (round == 0 && failed) {
+                char *name = fr->cols[j].name;
+                fr->cols[j].name = NULL;
+                st = cairn_column_alloc(&fr->cols[j], name, CAIRN_TYPE_STRING, n_rows, err);
+                cairn_free(name);
+                if (st != CAIRN_OK)
+                    goto done;
+                plan[j].mode = MODE_DEFERRED;
+                plan[j].deferred = true;
+                redo = true;
+            } else {
+                plan[j].mode = MODE_SKIP;
+            }
+        }
+        if (!redo)
+            break;
     }
     if (n_rows == 0) {
         st = cairn_error_at(err, CAIRN_EINPUT, file, body_line, 0,
@@ -780,70 +992,17 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
         goto done;
     }
 
-    /* 3. Types and columns. */
-    for (size_t j = 0; j < n_cols; j++) {
-        unsigned cand = CAIRN_CAND_ALL;
-        size_t n_values = 0;
-        for (size_t k = 0; k < n_chunks; k++) {
-            cand &= infer[k * n_cols + j].cand;
-            n_values += infer[k * n_cols + j].n_values;
-        }
-        cairn_type type = cairn_infer_pick(cand, n_values);
-        const cairn_type_overrides *ov = cfg->overrides;
-        for (size_t i = 0; ov && i < ov->n; i++)
-            if (strcmp(ov->names[i], fr->cols[j].name) == 0 && ov->types[i] != CAIRN_TYPE_NONE)
-                type = ov->types[i];
-        char *name = fr->cols[j].name;
-        fr->cols[j].name = NULL;
-        st = cairn_column_alloc(&fr->cols[j], name, type, n_rows, err);
-        cairn_free(name);
-        if (st != CAIRN_OK)
-            goto done;
-    }
-    fr->n_rows = n_rows;
-
-    /* 4. Pass 2: values. */
-    dicts = cairn_calloc(n_chunks * (n_cols ? n_cols : 1), sizeof *dicts);
-    if (!dicts) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
-        goto done;
-    }
-    {
-        bool oom = false;
-#pragma omp parallel num_threads(n_threads)
-        {
-            field *fields = cairn_calloc(n_cols + 1, sizeof *fields);
-            cairn_buf scratch;
-            cairn_buf_init(&scratch);
-            if (!fields) {
-#pragma omp atomic write
-                oom = true;
-            }
-#pragma omp for schedule(dynamic, 1)
-            for (size_t k = 0; k < n_chunks; k++)
-                if (fields)
-                    pass2(&tok, cfg, &chunks[k], fr, &dicts[k * n_cols], fields, &scratch);
-            cairn_free(fields);
-            cairn_buf_reset(&scratch);
-        }
-        if (oom) {
-            st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
-            goto done;
-        }
-    }
-    for (size_t k = 0; k < n_chunks; k++) {
-        if (chunks[k].err.kind) {
-            st = report(&chunks[k].err, cfg, fr, err);
-            goto done;
-        }
-    }
+    /* 5. Merge string dictionaries in chunk order; convert deferred columns. */
     {
         bool oom = false;
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
         for (size_t j = 0; j < n_cols; j++) {
             if (fr->cols[j].type != CAIRN_TYPE_STRING)
                 continue;
-            if (merge_dicts(&fr->cols[j], &dicts[j], n_cols, chunks, n_chunks) != CAIRN_OK) {
+            cairn_status s2 = merge_dicts(&fr->cols[j], &dicts[j], n_cols, chunks, n_chunks);
+            if (s2 == CAIRN_OK && plan[j].deferred)
+                s2 = finish_deferred(&fr->cols[j], ccols, j, n_cols, n_chunks);
+            if (s2 != CAIRN_OK) {
 #pragma omp atomic write
                 oom = true;
             }
@@ -862,6 +1021,8 @@ done:
         cairn_free(dicts);
     }
     cairn_free(infer);
+    cairn_free(plan);
+    cairn_free(ccols);
     cairn_free(chunks);
     cairn_frame_free(fr);
     return st;

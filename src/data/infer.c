@@ -32,6 +32,17 @@ void cairn_reader_cfg_from_opts(cairn_reader_cfg *cfg, const cairn_read_opts *op
     for (size_t i = 0; i < CAIRN_MAX_NA_MARKERS && opts->na[i]; i++)
         cfg->na[k++] = opts->na[i];
     cfg->na[k] = NULL;
+    cairn_reader_cfg_index(cfg);
+}
+
+void cairn_reader_cfg_index(cairn_reader_cfg *cfg)
+{
+    memset(cfg->na_first, 0, sizeof cfg->na_first);
+    for (size_t i = 0; cfg->na[i]; i++) {
+        cfg->na_len[i] = strlen(cfg->na[i]);
+        if (cfg->na_len[i])
+            cfg->na_first[(unsigned char)cfg->na[i][0]] = true;
+    }
 }
 
 CAIRN_API void cairn_read_opts_init(cairn_read_opts *opts)
@@ -51,14 +62,16 @@ bool cairn_reader_is_na(const cairn_reader_cfg *cfg, const char *s, size_t n)
         while (i < n && (s[i] == ' ' || s[i] == '\t'))
             i++;
         if (i == n)
-            n = 0;
+            return true; /* the empty field is always a missing value */
     }
-    for (size_t i = 0; cfg->na[i]; i++) {
-        const char *m = cfg->na[i];
-        size_t mn = strlen(m);
-        if (mn == n && memcmp(m, s, n) == 0)
+    if (n == 0)
+        return true;
+    /* Most fields start with a byte no marker starts with: one lookup rejects them. */
+    if (!cfg->na_first[(unsigned char)s[0]])
+        return false;
+    for (size_t i = 0; cfg->na[i]; i++)
+        if (cfg->na_len[i] == n && memcmp(cfg->na[i], s, n) == 0)
             return true;
-    }
     return false;
 }
 

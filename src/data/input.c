@@ -157,6 +157,7 @@ cairn_status cairn_read_path(const char *path, cairn_format fmt, const cairn_rea
     cairn_status st = cairn_input_open(path, &in, err);
     if (st != CAIRN_OK)
         return st;
+    local.release_input = in.mapped != 0;
     if (fmt == CAIRN_FORMAT_JSONL)
         st = cairn_jsonl_parse(in.data, in.len, &local, out, err);
     else

@@ -26,7 +26,15 @@ typedef struct cairn_reader_cfg {
     int n_threads;
     const cairn_type_overrides *overrides;
     const char *display_name;    /* used in error locations; defaults to the path */
+    /* Derived by cairn_reader_cfg_from_opts (call cairn_reader_cfg_index after editing na[]). */
+    size_t na_len[CAIRN_MAX_NA_MARKERS + 8];
+    bool na_first[256];          /* first bytes of the non-empty markers */
+    /* Set by cairn_read_path for memory-mapped input: pages already parsed may be dropped. */
+    bool release_input;
 } cairn_reader_cfg;
+
+/* Recomputes the derived NA lookup fields after na[] was changed by hand. */
+void cairn_reader_cfg_index(cairn_reader_cfg *cfg);
 
 /* Fills cfg from opts (NULL: defaults). Default NA: "", NA, N/A, null, NaN. */
 void cairn_reader_cfg_from_opts(cairn_reader_cfg *cfg, const cairn_read_opts *opts);

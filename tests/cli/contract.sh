@@ -14,7 +14,7 @@ expect_rc 0 "infer"
 [ -s "$T/c.yaml" ] && ok || fail "contract written"
 expect_match 'name: customer_id' "$(cat "$T/c.yaml")" "contract lists columns"
 run "$CAIRN" --json contract infer churn --label churned --entity customer_id
-expect_eq "label entity" "$(json '" ".join(c["role"] for c in j["columns"] if c["name"] in ("churned","customer_id"))')" "roles from options"
+expect_eq "churned=label customer_id=entity" "$(json '" ".join(sorted(c["name"] + "=" + c["role"] for c in j["columns"] if c["name"] in ("churned","customer_id")))')" "roles from options"
 expect_eq True "$(json 'any(c["unique"] for c in j["columns"] if c["name"]=="customer_id")')" "entity id is a unique key"
 run "$CAIRN" contract infer churn --label nope; expect_rc 3 "unknown label column"
 

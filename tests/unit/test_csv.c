@@ -351,6 +351,72 @@ static void test_alloc_failures(void **state)
     assert_true(successes > 0);
 }
 
+/*
+ * Types are guessed from the first rows; a later value that does not fit
+ * must widen the column (redo) and a column empty in the sample must still
+ * get its narrowest type. Compared with what a full scan says by hand.
+ */
+static void test_late_type_change(void **state)
+{
+    (void)state;
+    const size_t n = 30000, late = 25000;
+    cairn_buf b;
+    cairn_buf_init(&b);
+    cairn_buf_puts(&b, "a,b,c,d,e\n");
+    for (size_t i = 0; i < n; i++) {
+        /* a: ints, one float late; b: empty until late, then ints; c: ints then one word;
+         * d: booleans then "maybe"; e: all empty */
+        if (i == late)
+            cairn_buf_printf(&b, "2.5,%zu,%zu,true,\n", i, i);
+        else if (i == n - 1)
+            cairn_buf_printf(&b, "%zu,%zu,word,maybe,\n", i, i);
+        else
+            cairn_buf_printf(&b, "%zu,%s,%zu,%s,\n", i, i < late ? "" : "7", i,
+                             i % 2 ? "false" : "true");
+    }
+    for (int threads = 1; threads <= 4; threads += 3) {
+        cairn_read_opts o;
+        cairn_read_opts_init(&o);
+        o.n_threads = threads;
+        cairn_reader_cfg cfg;
+        cairn_reader_cfg_from_opts(&cfg, &o);
+        cairn_frame *f = NULL;
+        cairn_error e = {0};
+        assert_int_equal(cairn_csv_parse(b.data, b.len, &cfg, &f, &e), CAIRN_OK);
+        assert_int_equal(f->n_rows, n);
+        assert_int_equal(f->cols[0].type, CAIRN_TYPE_FLOAT64);
+        assert_int_equal(f->cols[1].type, CAIRN_TYPE_INT64);
+        assert_int_equal(f->cols[2].type, CAIRN_TYPE_STRING);
+        assert_int_equal(f->cols[3].type, CAIRN_TYPE_STRING);
+        assert_int_equal(f->cols[4].type, CAIRN_TYPE_STRING);
+        for (size_t i = 0; i < n; i++) {
+            double want_a = i == late ? 2.5 : (double)i;
+            assert_true(f->cols[0].valid[i]);
+            assert_true(f->cols[0].v.f64[i] == want_a);
+            if (i < late) {
+                assert_false(f->cols[1].valid[i]);
+            } else {
+                assert_true(f->cols[1].valid[i]);
+                assert_int_equal(f->cols[1].v.i64[i], i == late || i == n - 1 ? (int64_t)i : 7);
+            }
+            assert_false(f->cols[4].valid[i]);
+        }
+        cairn_buf v;
+        cairn_buf_init(&v);
+        cairn_column_value_text(&f->cols[2], 123, &v);
+        assert_string_equal(v.data, "123");
+        v.len = 0;
+        cairn_column_value_text(&f->cols[2], n - 1, &v);
+        assert_string_equal(v.data, "word");
+        v.len = 0;
+        cairn_column_value_text(&f->cols[3], 1, &v);
+        assert_string_equal(v.data, "false");
+        cairn_buf_reset(&v);
+        cairn_frame_free(f);
+    }
+    cairn_buf_reset(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_error_in_late_chunk),
         cmocka_unit_test(test_gzip_and_missing),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_late_type_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
