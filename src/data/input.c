@@ -81,8 +81,14 @@ cairn_status cairn_input_open(const char *path, cairn_input *in, cairn_error *er
 {
     memset(in, 0, sizeof *in);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cairn_error_errno(err, errno, path, "cannot open input file");
+    if (fd < 0) {
+        /* An input the user named that cannot be read is bad input (exit 3), not an I/O fault. */
+        int e = errno;
+        if (e == EACCES || e == EPERM || e == EISDIR || e == ELOOP || e == ENAMETOOLONG)
+            return cairn_error_set(err, CAIRN_EINPUT, path, "cannot open input file: %s",
+                                   strerror(e));
+        return cairn_error_errno(err, e, path, "cannot open input file");
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -91,7 +97,7 @@ cairn_status cairn_input_open(const char *path, cairn_input *in, cairn_error *er
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return cairn_error_set(err, CAIRN_EIO, path, "not a regular file");
+        return cairn_error_set(err, CAIRN_EINPUT, path, "not a regular file (a directory?)");
     }
     unsigned char magic[2] = {0, 0};
     ssize_t got = pread(fd, magic, 2, 0);

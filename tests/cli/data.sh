@@ -32,7 +32,7 @@ run "$CAIRN" data show sales; expect_match 'sales@2' "$OUT" "NAME means the newe
 
 run "$CAIRN" --json data stats sales@1; expect_rc 0 "stats"
 # independent arithmetic: amount = 10.5, 7, 2.5
-expect_eq "3 1 2.5 10.5 6.6667" "$(json '" ".join([str(c["stats"]["count"]) , str(c["stats"]["nulls"]), str(c["stats"]["min"]), str(c["stats"]["max"]), "%.4f" % c["stats"]["mean"]]) for c in j["columns"] if c["name"]=="amount")' )" "amount statistics"
+expect_eq "3 1 2.5 10.5 6.6667" "$(json '[" ".join([str(c["stats"]["count"]), str(c["stats"]["nulls"]), str(c["stats"]["min"]), str(c["stats"]["max"]), "%.4f" % c["stats"]["mean"]]) for c in j["columns"] if c["name"]=="amount"][0]')" "amount statistics"
 expect_eq "Oslo:2 Bergen:1" "$(json '" ".join("%s:%d" % (t["value"], t["count"]) for c in j["columns"] if c["name"]=="city" for t in c["stats"]["top"])')" "city top-k"
 run "$CAIRN" data stats sales@1; expect_rc 0 "stats table"; expect_match 'amount' "$OUT" "stats table lists columns"
 run "$CAIRN" data stats sales@1 --column nope; expect_rc 3 "unknown column"
