@@ -154,6 +154,10 @@ typedef struct cairn_read_opts {
     size_t max_field_bytes;  /* default 1 MiB */
     int n_threads;           /* 0: all cores */
     const char *contract_path; /* optional contract whose column types are forced */
+    /* Optional progress callback: stage is "read", "stats", "snapshot" or "record";
+     * fraction in [0,1] within the stage. Called from the calling thread only. */
+    void (*progress)(void *ctx, const char *stage, double fraction);
+    void *progress_ctx;
 } cairn_read_opts;
 
 CAIRN_API void cairn_read_opts_init(cairn_read_opts *opts);

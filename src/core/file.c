@@ -73,6 +73,10 @@ cairn_status cairn_atomic_open(cairn_atomic_file *f, const char *final_path, cai
     f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
     if (f->fd < 0)
         return cairn_error_errno(err, errno, dir, "cannot create temporary file");
+    /* mkostemp makes 0600 files; objects and contracts are meant to be readable like any file. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(f->fd, 0666 & ~mask);
     return CAIRN_OK;
 }
 

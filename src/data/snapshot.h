@@ -1,28 +1,37 @@
 /*
  * snapshot.h -- the immutable columnar snapshot of a dataset version.
  *
- * File layout (all integers little-endian):
+ * File layout (all integers little-endian; docs/formats.md has the details):
  *
  *   offset  size  field
  *   0       8     magic "CAIRNSNP"
  *   8       4     format version (1)
  *   12      4     n_cols
  *   16      8     n_rows
- *   24      8     directory offset (bytes from file start)
- *   32      ...   column blocks
+ *   24      ...   column blocks: for each column in order, its validity frame,
+ *                 its values frame and (STRING only) its dictionary frame,
+ *                 back to back
  *   dir     ...   directory: for each column
  *                   u16 name_len, name bytes, u8 type,
  *                   u64 valid_off, u64 valid_zlen,          (zstd frame of n_rows validity bytes)
  *                   u64 values_off, u64 values_zlen,        (zstd frame of n_rows * size(type) bytes)
  *                   u64 dict_off, u64 dict_zlen, u32 dict_n (STRING: zstd frame of the
- *                                                            NUL-separated strings; else 0)
- *   end-8   8     xxh3-64 of every preceding byte (detects truncation and bit rot)
+ *                                                            NUL-terminated strings; else 0)
+ *   end-16  8     directory offset (bytes from file start)
+ *   end-8   8     xxh3-64 (seed 0) of every preceding byte (detects truncation and bit rot)
+ *
+ * The directory offset is in the footer, not the header, so that the header
+ * is final before any column is compressed and the content hash can run
+ * while columns are still being compressed.
  *
  * The snapshot's identity is the BLAKE2b-256 of the whole file. Writing is
- * deterministic: the same frame gives the same bytes (fixed zstd level,
- * single-threaded frames, dictionary in first-seen order). The reader checks
- * magic, version, checksum and the bounds of every offset and count before
- * using them and refuses anything else with CAIRN_ECORRUPT.
+ * deterministic: the same frame gives the same bytes (zstd level 1,
+ * single-threaded frames with the content size recorded, dictionary in
+ * first-seen order, values of null rows 0). The reader checks magic, version,
+ * checksum, the bounds of every offset and count, every decoded value
+ * (validity and bools 0/1, codes inside the dictionary, null rows 0) before
+ * handing the frame out, and refuses anything else with CAIRN_ECORRUPT.
+ * Strings containing a NUL byte cannot be stored (CAIRN_EINPUT on encode).
  */
 #ifndef CAIRN_DATA_SNAPSHOT_H
 #define CAIRN_DATA_SNAPSHOT_H

@@ -12,8 +12,10 @@
  *
  * Crash safety: an object is written to a temporary file, fsynced, renamed
  * and the directory fsynced before the row that names it is inserted in one
- * transaction; a crash leaves at worst an unreferenced object, never a row
- * without its object.
+ * transaction; a crash leaves at worst an unreferenced object (or a stale
+ * objects/.tmp-* file, removed by a later open), never a row without its
+ * object. The database runs with journal_mode=WAL and synchronous=FULL (see
+ * home.c for why FULL). docs/formats.md documents the schema.
  */
 #ifndef CAIRN_REGISTRY_H
 #define CAIRN_REGISTRY_H
@@ -23,19 +25,48 @@
 
 #include <sqlite3.h>
 
+#define CAIRN_HOME_SCHEMA_VERSION 1
+#define CAIRN_HOME_BUSY_TIMEOUT_MS 10000  /* wait this long for another writer's lock */
+#define CAIRN_HOME_TMP_MAX_AGE_S 600      /* objects/.tmp-* older than this are crash leftovers */
+#define CAIRN_HOME_CRASH_EXIT 70          /* exit status of the CAIRN_TEST_CRASH_AT hook */
+#define CAIRN_NAME_MAX 100                /* longest dataset / model name */
+#define CAIRN_VERSION_MAX 2147483647      /* largest N in NAME@N */
+
 struct cairn_home {
     char *dir;
-    char *objects_dir;
+    char *objects_dir;    /* DIR/objects */
+    char *logs_dir;       /* DIR/logs */
+    char *db_path;        /* DIR/cairn.db (used as the location in database errors) */
     sqlite3 *db;
 };
+
+/*
+ * Module internals shared by the registry's files (datasets, and later runs,
+ * models, aliases):
+ * cairn_home_sql_error() turns a SQLite result code into a status
+ * (CORRUPT/NOTADB -> CAIRN_ECORRUPT, NOMEM -> CAIRN_ENOMEM, anything else,
+ * BUSY included, -> CAIRN_EIO) with "what: sqlite3_errmsg(db)" at where.
+ * cairn_home_exec() runs SQL without results (sqlite3_exec) the same way.
+ * cairn_home_crash_point() is the crash test hook: when $CAIRN_TEST_CRASH_AT
+ * equals step, the process calls _exit(CAIRN_HOME_CRASH_EXIT) right there.
+ */
+cairn_status cairn_home_sql_error(sqlite3 *db, int rc, const char *where, const char *what,
+                                  cairn_error *err);
+cairn_status cairn_home_exec(cairn_home *h, const char *sql, const char *what, cairn_error *err);
+void cairn_home_crash_point(const char *step);
 
 /* Resolves the home directory: explicit, else $CAIRN_HOME, else ./.cairn (static or borrowed). */
 const char *cairn_home_resolve(const char *explicit_dir);
 
-/* Path of the object file for a hex hash (caller frees). */
+/* Path of the object file for a hex hash: objects/<hex><ext> (ext ".snap" or "snap";
+ * NULL for none). Caller frees with cairn_free; NULL when out of memory. */
 char *cairn_home_object_path(const cairn_home *h, const char *hex, const char *ext);
 
-/* Splits "NAME" or "NAME@N" (N >= 1); *version = 0 when absent. Errors: CAIRN_EINVAL. */
+/*
+ * Splits "NAME" or "NAME@N" (N >= 1, decimal digits, no sign or leading
+ * zero); *version = 0 when absent. name_cap must exceed the name's length.
+ * Errors: CAIRN_EINVAL ("a@0", "a@", "@1", "a@x", an invalid name).
+ */
 cairn_status cairn_ref_parse(const char *ref, char *name, size_t name_cap, int *version,
                              cairn_error *err);
 /* Dataset names: 1-100 chars of [A-Za-z0-9_.-], starting with a letter or digit. */
@@ -44,18 +75,34 @@ bool cairn_name_valid(const char *name);
 /* All versions, ordered by name then version. *out is an array the caller frees with cairn_free. */
 cairn_status cairn_dataset_list(cairn_home *h, cairn_dataset_info **out, size_t *n,
                                 cairn_error *err);
-/* The stored columns and statistics JSON of a version (caller frees both). */
+/*
+ * The stored columns and statistics JSON of a version (version <= 0: the
+ * newest); the caller frees both with cairn_free. stats_json is "[]" when
+ * the version was stored without statistics. Errors: CAIRN_ENOTFOUND.
+ */
 cairn_status cairn_dataset_meta(cairn_home *h, const char *name, int version, char **columns_json,
                                 char **stats_json, cairn_error *err);
-/* Loads a version's snapshot into a frame (hash verified). */
+/*
+ * Loads a version's snapshot into a frame (hash verified). info may be NULL.
+ * Errors: CAIRN_EINVAL (bad ref), CAIRN_ENOTFOUND (no such version),
+ * CAIRN_ECORRUPT (object missing, damaged or not matching its row).
+ */
 cairn_status cairn_dataset_load(cairn_home *h, const char *ref, cairn_frame **out,
                                 cairn_dataset_info *info, cairn_error *err);
 
 /*
  * Records an already-parsed frame as a dataset version (used by
- * cairn_dataset_add after reading). Test hook: when the environment variable
- * CAIRN_TEST_CRASH_AT names a step ("object-written", "before-commit"), the
- * process exits abruptly there, to test crash safety.
+ * cairn_dataset_add after reading). stats: one finished cairn_colstats per
+ * column, or NULL to store "[]" (tests). If NAME already has a version with
+ * the same snapshot hash, that version is returned with info->existed = 1 and
+ * nothing is written. Otherwise the object is written durably (kept if an
+ * identical file is already there) and NAME@max+1 is inserted in one
+ * IMMEDIATE transaction. info may be NULL.
+ * Test hook: when the environment variable CAIRN_TEST_CRASH_AT names a step
+ * ("object-written": after the object's rename; "before-commit": inside the
+ * transaction, before COMMIT), the process exits with status 70 there.
+ * Errors: CAIRN_EINVAL (name), CAIRN_EINPUT (a string holding a NUL byte),
+ * CAIRN_EIO, CAIRN_ENOMEM.
  */
 cairn_status cairn_dataset_store(cairn_home *h, const cairn_frame *f, const cairn_colstats *stats,
                                  const char *name, const char *source, uint64_t source_bytes,
