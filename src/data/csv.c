@@ -85,7 +85,7 @@ typedef struct chunk {
     size_t row0;              /* first row index of this chunk */
     size_t n_rows;
     /* pre-pass over the nominal range */
-    size_t quotes, newlines;
+    size_t quotes, newlines, crs;
     size_t nul_at, bad_utf8_at; /* offsets from nominal start, SIZE_MAX = none */
     chunk_err err;
 } chunk;
@@ -353,13 +353,16 @@ static void locate(const char *data, size_t off, char delim, long *line, long *f
 
 static void prepass(const char *s, size_t n, chunk *c)
 {
-    size_t q = 0, nl = 0;
+    size_t q = 0, nl = 0, cr = 0;
     c->nul_at = SIZE_MAX;
+    /* Branch-free so the compiler vectorizes it: this touches every byte of the input. */
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         q += ch == '"';
         nl += ch == '\n';
+        cr += ch == '\r';
     }
+    c->crs = cr;
     const char *z = memchr(s, '\0', n);
     if (z)
         c->nul_at = (size_t)(z - s);
@@ -372,6 +375,7 @@ static void prepass(const char *s, size_t n, chunk *c)
 typedef struct col_infer {
     unsigned cand;
     size_t n_values;
+    size_t n_distinct;  /* sample only: distinct values of a column that stayed string */
 } col_infer;
 
 static void set_err(chunk *c, tok_err kind, long line, long fieldno)
@@ -393,14 +397,15 @@ static void sample_types(const tokenizer *t, const cairn_reader_cfg *cfg, const 
     const char *p = c->start;
     size_t rows = 0;
     for (size_t j = 0; j < n_cols; j++)
-        inf[j] = (col_infer){CAIRN_CAND_ALL, 0};
+        inf[j] = (col_infer){CAIRN_CAND_ALL, 0, 0};
+    cairn_dict *seen = cairn_calloc(n_cols ? n_cols : 1, sizeof *seen);
     while (p < c->stop && rows < max_rows) {
         size_t nf, lines, ef = 0;
         tok_err e = read_record(t, &p, fields, n_cols, &nf, &lines, &ef);
         if (e == TOK_BLANK)
             continue;
         if (e != TOK_OK || nf != n_cols)
-            return;
+            break;
         for (size_t j = 0; j < n_cols; j++) {
             const field *f = &fields[j];
             if (cairn_reader_is_na(cfg, f->p, f->n))
@@ -408,9 +413,15 @@ static void sample_types(const tokenizer *t, const cairn_reader_cfg *cfg, const 
             inf[j].n_values++;
             if (inf[j].cand)
                 inf[j].cand &= f->escaped ? 0u : cairn_infer_field(f->p, f->n);
+            uint32_t code;
+            if (!inf[j].cand && seen && cairn_dict_intern(&seen[j], f->p, f->n, &code) == CAIRN_OK)
+                inf[j].n_distinct = seen[j].n;
         }
         rows++;
     }
+    for (size_t j = 0; seen && j < n_cols; j++)
+        cairn_dict_reset(&seen[j]);
+    cairn_free(seen);
 }
 
 /*
@@ -419,9 +430,22 @@ static void sample_types(const tokenizer *t, const cairn_reader_cfg *cfg, const 
  * every input read_record accepts (quotes only open and close fields or come
  * doubled inside them); on other inputs the fill pass reports the error.
  */
-static size_t count_records(const char *p, const char *stop)
+static size_t count_records(const char *p, const char *stop, bool plain)
 {
     size_t rows = 0;
+    if (plain) {
+        /* No quote and no CR anywhere in the input: records are the non-empty
+         * LF-terminated lines, found with memchr (vectorized in libc). */
+        const char *line = p;
+        while (line < stop) {
+            const char *nl = memchr(line, '\n', (size_t)(stop - line));
+            if (!nl)
+                return rows + 1;
+            rows += nl != line;
+            line = nl + 1;
+        }
+        return rows;
+    }
     bool in_q = false, at_start = true;
     for (; p < stop; p++) {
         char ch = *p;
@@ -475,7 +499,7 @@ static void fill(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cair
     size_t n_cols = fr->n_cols;
     for (size_t j = 0; j < n_cols; j++)
         if (plan[j].mode == MODE_DEFERRED)
-            cc[j].inf = (col_infer){CAIRN_CAND_ALL, 0};
+            cc[j].inf = (col_infer){CAIRN_CAND_ALL, 0, 0};
     while (p < c->stop) {
         size_t nf, lines, ef = 0;
         tok_err e = read_record(t, &p, fields, n_cols, &nf, &lines, &ef);
@@ -660,17 +684,37 @@ done:
 static cairn_status merge_dicts(cairn_column *col, cairn_dict *chunk_dicts, size_t stride,
                                 const chunk *chunks, size_t n_chunks)
 {
+    uint64_t total_n = 0;
+    size_t total_bytes = 0;
+    for (size_t k = 0; k < n_chunks; k++) {
+        total_n += chunk_dicts[k * stride].n;
+        total_bytes += chunk_dicts[k * stride].bytes_len;
+    }
+    if (total_n >= (1u << 30))
+        return CAIRN_ETOOBIG;
     for (size_t k = 0; k < n_chunks; k++) {
         cairn_dict *d = &chunk_dicts[k * stride];
         if (d->n == 0)
             continue;
+        if (col->dict.n == 0) {
+            /* The first strings seen: the chunk's dictionary becomes the column's as it is
+             * (same codes), with room for what the other chunks add. */
+            cairn_dict tmp = col->dict;
+            col->dict = *d;
+            *d = tmp;
+            cairn_status st = cairn_dict_reserve(&col->dict, (uint32_t)total_n, total_bytes);
+            if (st != CAIRN_OK)
+                return st;
+            continue;
+        }
         uint32_t *remap = cairn_calloc(d->n, sizeof *remap);
         if (!remap)
             return CAIRN_ENOMEM;
         bool identity = true;
         for (uint32_t i = 0; i < d->n; i++) {
-            cairn_status st = cairn_dict_intern(&col->dict, cairn_dict_str(d, i),
-                                                cairn_dict_len(d, i), &remap[i]);
+            cairn_status st = cairn_dict_intern_hashed(&col->dict, cairn_dict_str(d, i),
+                                                       cairn_dict_len(d, i), d->hashes[i],
+                                                       &remap[i]);
             if (st != CAIRN_OK) {
                 cairn_free(remap);
                 return st;
@@ -928,9 +972,12 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
     }
 
     /* 3. Row offsets from a quick count, then columns at their final size. */
+    bool plain = true;
+    for (size_t k = 0; k < n_chunks; k++)
+        plain &= chunks[k].quotes == 0 && chunks[k].crs == 0;
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
     for (size_t k = 0; k < n_chunks; k++)
-        chunks[k].n_rows = count_records(chunks[k].start, chunks[k].stop);
+        chunks[k].n_rows = count_records(chunks[k].start, chunks[k].stop, plain);
     size_t n_rows = 0;
     for (size_t k = 0; k < n_chunks; k++) {
         chunks[k].row0 = n_rows;
@@ -957,6 +1004,22 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
             goto done;
     }
     fr->n_rows = n_rows;
+    /* Near-unique string columns (ids) would regrow their dictionaries many times:
+     * size them for the chunk's rows up front. */
+    for (size_t j = 0; j < n_cols; j++) {
+        if (fr->cols[j].type != CAIRN_TYPE_STRING || infer[j].n_values < 100 ||
+            infer[j].n_distinct * 2 < infer[j].n_values)
+            continue;
+        for (size_t k = 0; k < n_chunks; k++) {
+            size_t want = chunks[k].n_rows;
+            if (want >= (1u << 29))
+                continue;
+            if (cairn_dict_reserve(&dicts[k * n_cols + j], (uint32_t)want, want * 16) != CAIRN_OK) {
+                st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
+                goto done;
+            }
+        }
+    }
 
     /* 4. The fill pass; then a second one only for columns whose guess failed. */
     for (int round = 0; round < 2; round++) {

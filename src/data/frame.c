@@ -16,21 +16,29 @@ void cairn_dict_reset(cairn_dict *d)
     cairn_free(d->bytes);
     cairn_free(d->offs);
     cairn_free(d->lens);
+    cairn_free(d->hashes);
     cairn_free(d->index);
     memset(d, 0, sizeof *d);
 }
 
+uint64_t cairn_dict_hash(const char *s, size_t n) { return cairn_hash64(s, n, DICT_SEED); }
+
+static inline uint64_t slot_of(uint64_t hash, uint32_t code)
+{
+    return (hash & 0xFFFFFFFF00000000ull) | ((uint64_t)code + 1);
+}
+
 static bool dict_rehash(cairn_dict *d, uint32_t cap)
 {
-    uint32_t *idx = cairn_calloc(cap, sizeof *idx);
+    uint64_t *idx = cairn_calloc(cap, sizeof *idx);
     if (!idx)
         return false;
     for (uint32_t code = 0; code < d->n; code++) {
-        uint64_t h = cairn_hash64(d->bytes + d->offs[code], d->lens[code], DICT_SEED);
+        uint64_t h = d->hashes[code];
         uint32_t slot = (uint32_t)h & (cap - 1);
         while (idx[slot])
             slot = (slot + 1) & (cap - 1);
-        idx[slot] = code + 1;
+        idx[slot] = slot_of(h, code);
     }
     cairn_free(d->index);
     d->index = idx;
@@ -38,71 +46,123 @@ static bool dict_rehash(cairn_dict *d, uint32_t cap)
     return true;
 }
 
+/* Probes for s; returns the slot holding it (true) or the empty slot where it goes (false). */
+static inline bool probe(const cairn_dict *d, const char *s, size_t n, uint64_t h, uint32_t *slot_out)
+{
+    uint32_t mask = d->index_cap - 1;
+    uint32_t slot = (uint32_t)h & mask;
+    uint64_t tag = h & 0xFFFFFFFF00000000ull;
+    for (;;) {
+        uint64_t e = d->index[slot];
+        if (!e) {
+            *slot_out = slot;
+            return false;
+        }
+        if ((e & 0xFFFFFFFF00000000ull) == tag) {
+            uint32_t c = (uint32_t)e - 1;
+            if (d->lens[c] == n && memcmp(d->bytes + d->offs[c], s, n) == 0) {
+                *slot_out = slot;
+                return true;
+            }
+        }
+        slot = (slot + 1) & mask;
+    }
+}
+
 bool cairn_dict_find(const cairn_dict *d, const char *s, size_t n, uint32_t *code)
 {
     if (!d->index_cap)
         return false;
-    uint64_t h = cairn_hash64(s, n, DICT_SEED);
-    uint32_t slot = (uint32_t)h & (d->index_cap - 1);
-    for (;;) {
-        uint32_t c = d->index[slot];
-        if (!c)
-            return false;
-        c--;
-        if (d->lens[c] == n && memcmp(d->bytes + d->offs[c], s, n) == 0) {
-            *code = c;
-            return true;
-        }
-        slot = (slot + 1) & (d->index_cap - 1);
-    }
+    uint32_t slot;
+    if (!probe(d, s, n, cairn_dict_hash(s, n), &slot))
+        return false;
+    *code = (uint32_t)d->index[slot] - 1;
+    return true;
 }
 
-cairn_status cairn_dict_intern(cairn_dict *d, const char *s, size_t n, uint32_t *code)
+static bool grow_entries(cairn_dict *d, uint32_t cap)
 {
-    if (cairn_dict_find(d, s, n, code))
+    uint64_t *offs = cairn_reallocarray(d->offs, cap, sizeof *offs);
+    if (!offs)
+        return false;
+    d->offs = offs;
+    uint32_t *lens = cairn_reallocarray(d->lens, cap, sizeof *lens);
+    if (!lens)
+        return false;
+    d->lens = lens;
+    uint64_t *hashes = cairn_reallocarray(d->hashes, cap, sizeof *hashes);
+    if (!hashes)
+        return false;
+    d->hashes = hashes;
+    d->offs_cap = cap;
+    return true;
+}
+
+static bool grow_bytes(cairn_dict *d, size_t need)
+{
+    if (need <= d->bytes_cap)
+        return true;
+    size_t cap = d->bytes_cap ? d->bytes_cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *b = cairn_realloc(d->bytes, cap);
+    if (!b)
+        return false;
+    d->bytes = b;
+    d->bytes_cap = cap;
+    return true;
+}
+
+cairn_status cairn_dict_reserve(cairn_dict *d, uint32_t n_strings, size_t bytes_total)
+{
+    if (n_strings >= (1u << 30))
+        return CAIRN_ETOOBIG;
+    if (n_strings > d->offs_cap && !grow_entries(d, n_strings))
+        return CAIRN_ENOMEM;
+    uint32_t cap = d->index_cap ? d->index_cap : 64;
+    while ((uint64_t)n_strings * 2 > cap)
+        cap *= 2;
+    if (cap > d->index_cap && !dict_rehash(d, cap))
+        return CAIRN_ENOMEM;
+    if (!grow_bytes(d, bytes_total))
+        return CAIRN_ENOMEM;
+    return CAIRN_OK;
+}
+
+cairn_status cairn_dict_intern_hashed(cairn_dict *d, const char *s, size_t n, uint64_t h,
+                                      uint32_t *code)
+{
+    uint32_t slot = 0;
+    if (d->index_cap && probe(d, s, n, h, &slot)) {
+        *code = (uint32_t)d->index[slot] - 1;
         return CAIRN_OK;
+    }
     if (d->n >= (1u << 31))
         return CAIRN_ETOOBIG;
     if ((uint64_t)(d->n + 1) * 2 > d->index_cap) {
-        uint32_t cap = d->index_cap ? d->index_cap * 2 : 64;
-        if (!dict_rehash(d, cap))
+        if (!dict_rehash(d, d->index_cap ? d->index_cap * 2 : 64))
             return CAIRN_ENOMEM;
+        probe(d, s, n, h, &slot);
     }
-    if (d->n == d->offs_cap) {
-        uint32_t cap = d->offs_cap ? d->offs_cap * 2 : 32;
-        uint64_t *offs = cairn_reallocarray(d->offs, cap, sizeof *offs);
-        if (!offs)
-            return CAIRN_ENOMEM;
-        d->offs = offs;
-        uint32_t *lens = cairn_reallocarray(d->lens, cap, sizeof *lens);
-        if (!lens)
-            return CAIRN_ENOMEM;
-        d->lens = lens;
-        d->offs_cap = cap;
-    }
-    if (d->bytes_len + n + 1 > d->bytes_cap) {
-        size_t cap = d->bytes_cap ? d->bytes_cap : 256;
-        while (cap < d->bytes_len + n + 1)
-            cap *= 2;
-        char *b = cairn_realloc(d->bytes, cap);
-        if (!b)
-            return CAIRN_ENOMEM;
-        d->bytes = b;
-        d->bytes_cap = cap;
-    }
+    if (d->n == d->offs_cap && !grow_entries(d, d->offs_cap ? d->offs_cap * 2 : 32))
+        return CAIRN_ENOMEM;
+    if (!grow_bytes(d, d->bytes_len + n + 1))
+        return CAIRN_ENOMEM;
     memcpy(d->bytes + d->bytes_len, s, n);
     d->bytes[d->bytes_len + n] = '\0';
     uint32_t c = d->n++;
     d->offs[c] = d->bytes_len;
     d->lens[c] = (uint32_t)n;
+    d->hashes[c] = h;
     d->bytes_len += n + 1;
-    uint64_t h = cairn_hash64(s, n, DICT_SEED);
-    uint32_t slot = (uint32_t)h & (d->index_cap - 1);
-    while (d->index[slot])
-        slot = (slot + 1) & (d->index_cap - 1);
-    d->index[slot] = c + 1;
+    d->index[slot] = slot_of(h, c);
     *code = c;
     return CAIRN_OK;
+}
+
+cairn_status cairn_dict_intern(cairn_dict *d, const char *s, size_t n, uint32_t *code)
+{
+    return cairn_dict_intern_hashed(d, s, n, cairn_dict_hash(s, n), code);
 }
 
 size_t cairn_type_size(cairn_type t)

@@ -20,7 +20,10 @@
 /*
  * A string dictionary: n distinct strings in first-seen order, stored back to
  * back in `bytes` (each NUL-terminated) with offsets, plus an open-addressing
- * hash index for lookups while building.
+ * hash index for lookups while building. Each index slot holds the upper 32
+ * bits of the string's hash beside its code, so a probe compares strings only
+ * when the tags agree; the full hash of every string is kept, so growing the
+ * index and merging dictionaries never hash a string twice.
  */
 typedef struct cairn_dict {
     uint32_t n;
@@ -28,15 +31,23 @@ typedef struct cairn_dict {
     size_t bytes_len, bytes_cap;
     uint64_t *offs;       /* offs[i]: start of string i in bytes; length n */
     uint32_t *lens;       /* lens[i]: byte length of string i */
+    uint64_t *hashes;     /* hashes[i]: cairn_dict_hash of string i */
     uint32_t offs_cap;
-    uint32_t *index;      /* hash slots holding code+1, 0 = empty */
+    uint64_t *index;      /* slots: (hash >> 32) << 32 | (code + 1); 0 = empty */
     uint32_t index_cap;   /* power of two */
 } cairn_dict;
 
 void cairn_dict_init(cairn_dict *d);
 void cairn_dict_reset(cairn_dict *d);
+/* Makes room for n_strings distinct strings and bytes_total bytes without regrowing. */
+cairn_status cairn_dict_reserve(cairn_dict *d, uint32_t n_strings, size_t bytes_total);
+/* The hash the dictionary uses for s[0..n). */
+uint64_t cairn_dict_hash(const char *s, size_t n);
 /* Finds or adds s; *code receives its code. Errors: CAIRN_ENOMEM, CAIRN_ETOOBIG (> 2^31 strings). */
 cairn_status cairn_dict_intern(cairn_dict *d, const char *s, size_t n, uint32_t *code);
+/* Same with the hash already known (hash == cairn_dict_hash(s, n)). */
+cairn_status cairn_dict_intern_hashed(cairn_dict *d, const char *s, size_t n, uint64_t hash,
+                                      uint32_t *code);
 /* Looks s up; returns false when absent. */
 bool cairn_dict_find(const cairn_dict *d, const char *s, size_t n, uint32_t *code);
 static inline const char *cairn_dict_str(const cairn_dict *d, uint32_t code)
