@@ -103,6 +103,14 @@ int cmd_data_add(const cli_cmd *cmd, cli_args *a)
         else
             return cli_usage_error(cmd, "--skip-space must be auto, yes or no");
     }
+    opts.no_header = cli_flag(cmd, a, "no-header");
+    const char *enc = cli_get(cmd, a, "encoding");
+    if (enc) {
+        if (strcmp(enc, "latin1") == 0 || strcmp(enc, "iso-8859-1") == 0)
+            opts.latin1 = 1;
+        else if (strcmp(enc, "utf-8") != 0 && strcmp(enc, "utf8") != 0)
+            return cli_usage_error(cmd, "--encoding must be utf-8 or latin1, not '%s'", enc);
+    }
     const char *mfb = cli_get(cmd, a, "max-field-bytes");
     if (mfb) {
         char *end;

@@ -26,6 +26,8 @@ const cli_cmd cli_commands[] = {
       {"na", 0, "STR", "an extra missing-value marker (repeatable); defaults: empty, NA, N/A, null, NaN", true},
       {"no-default-na", 0, NULL, "use only the --na markers and the empty field", false},
       {"skip-space", 0, "auto|yes|no", "drop spaces after a delimiter (default: auto)", false},
+      {"no-header", 0, NULL, "the CSV has no header line: columns are column_1..column_N", false},
+      {"encoding", 0, "utf-8|latin1", "input encoding (default utf-8; latin1 is converted)", false},
       {"contract", 'c', "FILE", "force column types from a contract", false},
       {"max-field-bytes", 0, "N", "refuse fields longer than N bytes (default 1048576)", false},
       {"threads", 't', "N", "parser threads (default: all cores)", false}},

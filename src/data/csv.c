@@ -601,6 +601,7 @@ static cairn_status parse_header(const tokenizer *t, const char **pos, const cai
     cairn_buf_init(&name);
     cairn_status st = CAIRN_OK;
     tok_err e;
+    const char *save_start = *pos;
     /* Skip leading blank lines. */
     for (;;) {
         if (*pos >= t->end)
@@ -618,6 +619,7 @@ static cairn_status parse_header(const tokenizer *t, const char **pos, const cai
         }
         if (e == TOK_BLANK) {
             *line += (long)lines;
+            save_start = *pos;
             continue;
         }
         break;
@@ -635,9 +637,13 @@ static cairn_status parse_header(const tokenizer *t, const char **pos, const cai
     st = cairn_frame_new(nf, out, err);
     if (st != CAIRN_OK)
         goto done;
+    if (cfg->no_header) {
+        *pos = save_start; /* the first record is data: only its width was needed */
+        lines = 0;
+    }
     for (size_t j = 0; j < nf; j++) {
-        size_t n;
-        const char *s = unescape(&fields[j], &scratch, &n);
+        size_t n = 0;
+        const char *s = cfg->no_header ? NULL : unescape(&fields[j], &scratch, &n);
         name.len = 0;
         if (s && n > 0)
             cairn_buf_append(&name, s, n);
@@ -848,6 +854,12 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
     if (data >= end)
         return cairn_error_at(err, CAIRN_EINPUT, file, 1, 0, "empty file: no header");
 
+    /* The delimiter first: error locations name fields. */
+    int skip_space = cfg->skip_initial_space;
+    char delim = cfg->delimiter ? cfg->delimiter : sniff_delimiter(data, end, &skip_space);
+    if (skip_space < 0)
+        skip_space = 0;
+
     /* 0. Nominal chunks and the pre-pass. */
     int n_threads = cfg->n_threads > 0 ? cfg->n_threads : omp_get_max_threads();
     size_t total = (size_t)(end - data);
@@ -891,7 +903,6 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
         if (off != SIZE_MAX) {
             size_t abs = (size_t)(nominal[k] - data) + off;
             long line, fieldno;
-            char delim = cfg->delimiter ? cfg->delimiter : ',';
             locate(data, abs, delim, &line, &fieldno);
             if (what)
                 st = cairn_error_at(err, CAIRN_EINPUT, file, line, fieldno, "%s", what);
@@ -905,10 +916,6 @@ cairn_status cairn_csv_parse(const char *data, size_t len, const cairn_reader_cf
     }
 
     /* The header, read sequentially. */
-    int skip_space = cfg->skip_initial_space;
-    char delim = cfg->delimiter ? cfg->delimiter : sniff_delimiter(data, end, &skip_space);
-    if (skip_space < 0)
-        skip_space = 0;
     tokenizer tok;
     tokenizer_init(&tok, delim, skip_space != 0, cfg->max_field_bytes, end);
     const char *body = data;

@@ -22,6 +22,8 @@ void cairn_reader_cfg_from_opts(cairn_reader_cfg *cfg, const cairn_read_opts *op
     cfg->skip_initial_space = opts->skip_initial_space;
     cfg->max_field_bytes = opts->max_field_bytes ? opts->max_field_bytes : (1u << 20);
     cfg->n_threads = opts->n_threads;
+    cfg->no_header = opts->no_header != 0;
+    cfg->latin1 = opts->latin1 != 0;
     size_t k = 0;
     if (!opts->no_default_na) {
         for (size_t i = 0; i < CAIRN_ARRAY_LEN(default_na); i++)

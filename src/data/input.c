@@ -141,6 +141,42 @@ void cairn_input_close(cairn_input *in)
     memset(in, 0, sizeof *in);
 }
 
+/*
+ * ISO-8859-1 maps each byte to the code point of the same number, so bytes
+ * below 0x80 stay and the others become two UTF-8 bytes.
+ */
+static cairn_status latin1_to_utf8(cairn_input *in, const char *path, cairn_error *err)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < in->len; i++)
+        extra += (unsigned char)in->data[i] >= 0x80;
+    if (extra == 0)
+        return CAIRN_OK;
+    size_t n;
+    if (__builtin_add_overflow(in->len, extra, &n) || n == SIZE_MAX)
+        return cairn_error_set(err, CAIRN_ETOOBIG, path, "input too large to convert");
+    char *out = cairn_malloc(n + 1);
+    if (!out)
+        return cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory converting from Latin-1");
+    size_t o = 0;
+    for (size_t i = 0; i < in->len; i++) {
+        unsigned char c = (unsigned char)in->data[i];
+        if (c < 0x80) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = (char)(0xC0 | (c >> 6));
+            out[o++] = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    out[o] = '\0';
+    cairn_input_close(in);
+    in->data = out;
+    in->len = o;
+    in->owned = out;
+    in->mapped = 0;
+    return CAIRN_OK;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -163,6 +199,10 @@ cairn_status cairn_read_path(const char *path, cairn_format fmt, const cairn_rea
     cairn_status st = cairn_input_open(path, &in, err);
     if (st != CAIRN_OK)
         return st;
+    if (local.latin1 && (st = latin1_to_utf8(&in, path, err)) != CAIRN_OK) {
+        cairn_input_close(&in);
+        return st;
+    }
     local.release_input = in.mapped != 0;
     if (fmt == CAIRN_FORMAT_JSONL)
         st = cairn_jsonl_parse(in.data, in.len, &local, out, err);

@@ -29,6 +29,8 @@ typedef struct cairn_reader_cfg {
     /* Derived by cairn_reader_cfg_from_opts (call cairn_reader_cfg_index after editing na[]). */
     size_t na_len[CAIRN_MAX_NA_MARKERS + 8];
     bool na_first[256];          /* first bytes of the non-empty markers */
+    bool no_header;              /* CSV: the first line is data */
+    bool latin1;                 /* transcode ISO-8859-1 input to UTF-8 before parsing */
     /* Set by cairn_read_path for memory-mapped input: pages already parsed may be dropped. */
     bool release_input;
 } cairn_reader_cfg;

@@ -89,6 +89,10 @@ static const char *apply_options(const char *expect, cairn_read_opts *o, char *f
             o->max_field_bytes = (size_t)atol(v);
         } else if (strcmp(tok, "skip") == 0) {
             o->skip_initial_space = strcmp(v, "yes") == 0 ? 1 : strcmp(v, "no") == 0 ? 0 : -1;
+        } else if (strcmp(tok, "header") == 0) {
+            o->no_header = strcmp(v, "no") == 0;
+        } else if (strcmp(tok, "latin1") == 0) {
+            o->latin1 = strcmp(v, "yes") == 0;
         } else if (strcmp(tok, "force") == 0) {
             const char *colon = strchr(v, ':');
             snprintf(force_name, 128, "%.*s", (int)(colon - v), v);
