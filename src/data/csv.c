@@ -234,7 +234,7 @@ static char sniff_delimiter(const char *p, const char *end, int *skip_space)
     size_t counts[MAX_LINES][4];
     size_t spaced[4] = {0}, total[4] = {0};
     int n_lines = 0;
-    bool in_q = false;
+    bool in_q = false, at_line_start = true;
     size_t cur[4] = {0};
     const char *limit = end - p > (1 << 16) ? p + (1 << 16) : end;
     for (; p < limit && n_lines < MAX_LINES; p++) {
@@ -246,16 +246,15 @@ static char sniff_delimiter(const char *p, const char *end, int *skip_space)
         if (in_q)
             continue;
         if (c == '\n' || c == '\r') {
-            bool blank = cur[0] + cur[1] + cur[2] + cur[3] == 0 && (c == '\r' || p[-1] == '\n' ||
-                                                                   p[-1] == '\r');
-            if (!blank || n_lines == 0) {
+            if (!at_line_start) /* blank lines say nothing about the delimiter */
                 memcpy(counts[n_lines++], cur, sizeof cur);
-            }
             memset(cur, 0, sizeof cur);
+            at_line_start = true;
             if (c == '\r' && p + 1 < limit && p[1] == '\n')
                 p++;
             continue;
         }
+        at_line_start = false;
         for (int k = 0; k < 4; k++) {
             if (c == cands[k]) {
                 cur[k]++;
@@ -604,12 +603,16 @@ static cairn_status parse_header(const tokenizer *t, const char **pos, const cai
     const char *save_start = *pos;
     /* Skip leading blank lines. */
     for (;;) {
-        if (*pos >= t->end)
-            return cairn_error_at(err, CAIRN_EINPUT, file, *line, 0, "empty file: no header");
+        if (*pos >= t->end) {
+            st = cairn_error_at(err, CAIRN_EINPUT, file, *line, 0, "empty file: no header");
+            goto done;
+        }
         cairn_free(fields);
         fields = cairn_calloc(cap, sizeof *fields);
-        if (!fields)
-            return cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
+        if (!fields) {
+            st = cairn_error_set(err, CAIRN_ENOMEM, file, "out of memory");
+            goto done;
+        }
         const char *save = *pos;
         e = read_record(t, pos, fields, cap, &nf, &lines, &ef);
         if (e == TOK_OK && nf > cap) { /* more columns than guessed: read again */
