@@ -297,7 +297,9 @@ static bool check_dict(const cairn_column *c, task_result *r)
     const char *b = c->dict.bytes;
     size_t len = c->dict.bytes_len;
     uint64_t nuls = 0;
-    for (const char *p = b, *end = b + len; p && p < end;) {
+    if (!b || len == 0) /* an empty dictionary has no bytes at all (and no pointer to offset) */
+        len = 0;
+    for (const char *p = b, *end = len ? b + len : b; p && p < end;) {
         const char *z = memchr(p, '\0', (size_t)(end - p));
         if (!z)
             break;
