@@ -527,11 +527,27 @@ static void fill(const tokenizer *t, const cairn_reader_cfg *cfg, chunk *c, cair
             cairn_column *col = &fr->cols[j];
             if (plan[j].mode == MODE_SKIP || cairn_reader_is_na(cfg, f->p, f->n))
                 continue;
-            size_t n;
-            const char *s = unescape(f, scratch, &n);
-            if (!s) {
+            size_t n = f->n;
+            const char *s = f->p;
+            if (f->escaped && !(s = unescape(f, scratch, &n))) {
                 set_err(c, TOK_NOMEM, line, (long)j + 1);
                 return;
+            }
+            /* The common typed cases inline; bool, timestamp and failures go the general way. */
+            if (plan[j].mode == MODE_TYPED && !cc[j].failed) {
+                if (col->type == CAIRN_TYPE_FLOAT64) {
+                    if (cairn_parse_double(s, n, &col->v.f64[row])) {
+                        col->valid[row] = 1;
+                        continue;
+                    }
+                    col->v.f64[row] = 0; /* a failed parse may have written nothing; keep 0 */
+                } else if (col->type == CAIRN_TYPE_INT64) {
+                    if (cairn_parse_int64(s, n, &col->v.i64[row])) {
+                        col->valid[row] = 1;
+                        continue;
+                    }
+                    col->v.i64[row] = 0;
+                }
             }
             if (plan[j].mode == MODE_DEFERRED) {
                 cc[j].inf.n_values++;

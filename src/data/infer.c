@@ -55,7 +55,7 @@ CAIRN_API void cairn_read_opts_init(cairn_read_opts *opts)
     opts->max_field_bytes = 1u << 20;
 }
 
-bool cairn_reader_is_na(const cairn_reader_cfg *cfg, const char *s, size_t n)
+bool cairn_reader_is_na_slow(const cairn_reader_cfg *cfg, const char *s, size_t n)
 {
     /* A field of only spaces or tabs counts as the empty field (which is always NA):
      * Telco's TotalCharges writes its missing values as a single space. */

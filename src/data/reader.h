@@ -83,8 +83,18 @@ enum {
 unsigned cairn_infer_field(const char *s, size_t n);
 /* Picks the column type from the surviving candidate bits (STRING when none). */
 cairn_type cairn_infer_pick(unsigned cand, size_t n_values);
-/* True when s[0..n) is one of the NA markers in cfg. */
-bool cairn_reader_is_na(const cairn_reader_cfg *cfg, const char *s, size_t n);
+/* True when s[0..n) is one of the NA markers in cfg (or only spaces/tabs). */
+bool cairn_reader_is_na_slow(const cairn_reader_cfg *cfg, const char *s, size_t n);
+/* Inline first check: most fields start with a byte no marker (nor a space) starts with. */
+static inline bool cairn_reader_is_na(const cairn_reader_cfg *cfg, const char *s, size_t n)
+{
+    if (n == 0)
+        return true;
+    unsigned char c = (unsigned char)s[0];
+    if (!cfg->na_first[c] && c != ' ' && c != '\t')
+        return false;
+    return cairn_reader_is_na_slow(cfg, s, n);
+}
 /*
  * Converts one field to a value of type t, storing into column c at row.
  * Returns false when the text does not fit t (caller reports the location).

@@ -46,6 +46,26 @@ printf 'a;b\n1;?\n' > "$T/semi.csv"
 run "$CAIRN" --json data add "$T/semi.csv" --name semi --na '?'; expect_rc 0 "--na"
 run "$CAIRN" --json data show semi; expect_eq "1" "$(json 'j["schema"][1]["nulls"]')" "--na ? marks missing"
 
+# A contract forces column types at ingest: zip codes stay text, and a value
+# that does not fit a forced type is refused with its location.
+printf 'zip,amount\n01234,5\n98765,6\n' > "$T/zip.csv"
+cat > "$T/force.yaml" <<'YAML'
+contract: 1
+columns:
+  - name: zip
+    type: string
+  - name: amount
+    type: float64
+YAML
+run "$CAIRN" --json data add "$T/zip.csv" --name zips --contract "$T/force.yaml"; expect_rc 0 "add with forced types"
+run "$CAIRN" --json data show zips
+expect_eq "string float64" "$(json '" ".join(c["type"] for c in j["schema"])')" "types forced by the contract"
+run "$CAIRN" --json data stats zips
+expect_eq "01234:1 98765:1" "$(json '" ".join("%s:%d" % (t["value"], t["count"]) for c in j["columns"] if c["name"]=="zip" for t in c["stats"]["top"])')" "leading zeros kept"
+printf 'zip,amount\n01234,5\n98765,lots\n' > "$T/zipbad.csv"
+run "$CAIRN" data add "$T/zipbad.csv" --name zips --contract "$T/force.yaml"; expect_rc 3 "a value that does not fit a forced type"
+expect_match "zipbad.csv:3:2\)$" "$ERR" "forced-type error location"
+
 # bad input: exit 3, FILE:LINE:FIELD, nothing left behind
 before=$("$CAIRN" --json data ls)
 check_bad() { # check_bad FILE WHERE-REGEX DESCRIPTION [options]
