@@ -352,23 +352,33 @@ static void locate(const char *data, size_t off, char delim, long *line, long *f
 
 static void prepass(const char *s, size_t n, chunk *c)
 {
-    size_t q = 0, nl = 0, cr = 0;
+    size_t q = 0, nl = 0, cr = 0, nul = 0, high = 0;
     c->nul_at = SIZE_MAX;
-    /* Branch-free so the compiler vectorizes it: this touches every byte of the input. */
+    c->bad_utf8_at = SIZE_MAX;
+    /*
+     * One branch-free pass that the compiler vectorizes: this touches every
+     * byte of the input. The NUL search and the UTF-8 validation run only
+     * when this pass saw a NUL or a byte >= 0x80 (pure ASCII needs neither).
+     */
     for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
+        unsigned char ch = (unsigned char)s[i];
         q += ch == '"';
         nl += ch == '\n';
         cr += ch == '\r';
+        nul += ch == 0;
+        high += ch >> 7;
     }
-    c->crs = cr;
-    const char *z = memchr(s, '\0', n);
-    if (z)
+    if (nul) {
+        const char *z = memchr(s, '\0', n);
         c->nul_at = (size_t)(z - s);
-    size_t bad = cairn_utf8_invalid_at(s, n);
-    c->bad_utf8_at = bad == n ? SIZE_MAX : bad;
+    }
+    if (high) {
+        size_t bad = cairn_utf8_invalid_at(s, n);
+        c->bad_utf8_at = bad == n ? SIZE_MAX : bad;
+    }
     c->quotes = q;
     c->newlines = nl;
+    c->crs = cr;
 }
 
 typedef struct col_infer {
