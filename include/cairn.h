@@ -156,8 +156,9 @@ typedef struct cairn_read_opts {
     const char *contract_path; /* optional contract whose column types are forced */
     int no_header;           /* 1: CSV without a header line; columns are column_1..column_N */
     int latin1;              /* 1: the input is ISO-8859-1; it is converted to UTF-8 */
-    /* Optional progress callback: stage is "read", "stats", "snapshot" or "record";
-     * fraction in [0,1] within the stage. Called from the calling thread only. */
+    /* Optional progress callback: stage is "read", "snapshot", "stats" or "record", in
+     * that order (statistics are computed while the snapshot is written); fraction in
+     * [0,1] within the stage. Called from the calling thread only. */
     void (*progress)(void *ctx, const char *stage, double fraction);
     void *progress_ctx;
 } cairn_read_opts;

@@ -20,6 +20,7 @@
 #include "data/snapshot.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -413,7 +414,41 @@ static void report(const progress *p, const char *stage, double fraction)
         p->fn(p->ctx, stage, fraction);
 }
 
-static cairn_status store(cairn_home *h, const cairn_frame *f, const cairn_colstats *stats,
+/*
+ * Column statistics, possibly still being computed on another thread: they
+ * do not depend on the snapshot, so `data add` computes them while the
+ * snapshot is encoded and written (the write and fsync leave the cores idle)
+ * and waits for them only when the row is recorded.
+ */
+typedef struct stats_job {
+    const cairn_frame *f;
+    cairn_colstats *stats;    /* the result (owned by the job's creator) */
+    cairn_status st;
+    cairn_error err;
+    pthread_t thread;
+    bool running;
+} stats_job;
+
+static void *stats_thread(void *arg)
+{
+    stats_job *job = arg;
+    job->st = cairn_frame_stats(job->f, STATS_SEED, &job->stats, &job->err);
+    return NULL;
+}
+
+/* Waits for the job (when it runs on a thread) and passes on its error. */
+static cairn_status stats_wait(stats_job *job, cairn_error *err)
+{
+    if (job->running) {
+        pthread_join(job->thread, NULL);
+        job->running = false;
+    }
+    if (job->st != CAIRN_OK && err)
+        *err = job->err;
+    return job->st;
+}
+
+static cairn_status store(cairn_home *h, const cairn_frame *f, stats_job *job,
                           const char *name, const char *source, uint64_t source_bytes,
                           const progress *prog, cairn_dataset_info *info, cairn_error *err)
 {
@@ -448,9 +483,8 @@ static cairn_status store(cairn_home *h, const cairn_frame *f, const cairn_colst
         goto existed;
 
     columns_json = columns_json_of(f);
-    stats_json = stats_json_of(stats, f->n_cols);
     path = cairn_home_object_path(h, di.hash, ".snap");
-    if (!columns_json || !stats_json || !path) {
+    if (!columns_json || !path) {
         st = cairn_error_set(err, CAIRN_ENOMEM, name, "out of memory storing dataset %s", name);
         goto done;
     }
@@ -466,6 +500,15 @@ static cairn_status store(cairn_home *h, const cairn_frame *f, const cairn_colst
     bytes = NULL;
     report(prog, "snapshot", 1.0);
     cairn_home_crash_point("object-written");
+    report(prog, "stats", 0.0);
+    if ((st = stats_wait(job, err)) != CAIRN_OK)
+        goto done;
+    report(prog, "stats", 1.0);
+    stats_json = stats_json_of(job->stats, f->n_cols);
+    if (!stats_json) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, name, "out of memory storing dataset %s", name);
+        goto done;
+    }
     report(prog, "record", 0.0);
 
     /* 2. The row, in one write transaction that also picks the number. */
@@ -522,7 +565,8 @@ cairn_status cairn_dataset_store(cairn_home *h, const cairn_frame *f, const cair
                                  const char *name, const char *source, uint64_t source_bytes,
                                  cairn_dataset_info *info, cairn_error *err)
 {
-    return store(h, f, stats, name, source, source_bytes, NULL, info, err);
+    stats_job job = {.f = f, .stats = (cairn_colstats *)stats, .st = CAIRN_OK};
+    return store(h, f, &job, name, source, source_bytes, NULL, info, err);
 }
 
 CAIRN_API cairn_status cairn_dataset_add(cairn_home *home, const char *path, const char *name,
@@ -535,7 +579,7 @@ CAIRN_API cairn_status cairn_dataset_add(cairn_home *home, const char *path, con
     cairn_type *types = NULL;
     cairn_type_overrides overrides = {0};
     cairn_frame *f = NULL;
-    cairn_colstats *stats = NULL;
+    stats_job job = {.st = CAIRN_OK};
     struct stat sb;
     cairn_status st = CAIRN_OK;
     progress prog = {opts ? opts->progress : NULL, opts ? opts->progress_ctx : NULL};
@@ -578,15 +622,18 @@ CAIRN_API cairn_status cairn_dataset_add(cairn_home *home, const char *path, con
         goto done;
     }
     report(&prog, "read", 1.0);
-    report(&prog, "stats", 0.0);
-    st = cairn_frame_stats(f, STATS_SEED, &stats, err);
-    if (st != CAIRN_OK)
-        goto done;
-    report(&prog, "stats", 1.0);
-    st = store(home, f, stats, name, path, (uint64_t)sb.st_size, &prog, info, err);
+    job.f = f;
+    if (pthread_create(&job.thread, NULL, stats_thread, &job) == 0) {
+        job.running = true;
+    } else { /* no thread to be had: compute them here */
+        stats_thread(&job);
+    }
+    st = store(home, f, &job, name, path, (uint64_t)sb.st_size, &prog, info, err);
 done:
-    if (stats)
-        cairn_frame_stats_free(stats, f->n_cols);
+    if (job.running) /* store failed before waiting: the thread still reads f */
+        stats_wait(&job, NULL);
+    if (job.stats)
+        cairn_frame_stats_free(job.stats, f->n_cols);
     cairn_frame_free(f);
     cairn_free(names);
     cairn_free(types);

@@ -885,8 +885,8 @@ static void test_dataset_add(void **state)
     assert_string_equal(info.source, csv);
     assert_int_equal(st.n, 4);
     assert_string_equal(st.seen[0], "read");
-    assert_string_equal(st.seen[1], "stats");
-    assert_string_equal(st.seen[2], "snapshot");
+    assert_string_equal(st.seen[1], "snapshot");
+    assert_string_equal(st.seen[2], "stats");
     assert_string_equal(st.seen[3], "record");
 
     /* Statistics were stored: one object per column. */
