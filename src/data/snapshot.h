@@ -24,6 +24,10 @@
  * is final before any column is compressed and the content hash can run
  * while columns are still being compressed.
  *
+ * Values of 8-byte types (int64, float64, timestamp) are stored byte-
+ * transposed before compression: byte 0 of every row, then byte 1 of every
+ * row, ..., byte 7 (each value little-endian). Other parts are stored as is.
+ *
  * The snapshot's identity is the BLAKE2b-256 of the whole file. Writing is
  * deterministic: the same frame gives the same bytes (zstd level 1,
  * single-threaded frames with the content size recorded, dictionary in

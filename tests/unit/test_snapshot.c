@@ -193,7 +193,20 @@ static unsigned char *tw_write(const tcol *cols, uint32_t n_cols, uint64_t n_row
         where[i][0] = b.len;
         where[i][1] = ob_zstd(&b, cols[i].valid, cols[i].valid_n);
         where[i][2] = b.len;
-        where[i][3] = ob_zstd(&b, cols[i].values, cols[i].values_n);
+        if ((cols[i].type == CAIRN_TYPE_INT64 || cols[i].type == CAIRN_TYPE_FLOAT64 ||
+             cols[i].type == CAIRN_TYPE_TIMESTAMP) && cols[i].values_n > 0) {
+            /* the documented byte transposition of 8-byte values */
+            size_t rows = cols[i].values_n / 8;
+            const unsigned char *v = (const unsigned char *)cols[i].values;
+            unsigned char *t = malloc(cols[i].values_n);
+            for (size_t byte = 0; byte < 8; byte++)
+                for (size_t r = 0; r < rows; r++)
+                    t[byte * rows + r] = v[r * 8 + byte];
+            where[i][3] = ob_zstd(&b, t, cols[i].values_n);
+            free(t);
+        } else {
+            where[i][3] = ob_zstd(&b, cols[i].values, cols[i].values_n);
+        }
         if (cols[i].has_dict) {
             where[i][4] = b.len;
             where[i][5] = ob_zstd(&b, cols[i].dict, cols[i].dict_len);
