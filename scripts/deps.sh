@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git
       libsqlite3-dev libcjson-dev libyaml-dev libzstd-dev zlib1g-dev libsodium-dev libxxhash-dev
       libcmocka-dev clang libclang-rt-14-dev libomp-dev
-      python3 python3-numpy python3-pandas time sqlite3 curl)
+      python3 python3-numpy python3-pandas python3-sklearn time sqlite3 curl)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
