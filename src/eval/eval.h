@@ -73,4 +73,43 @@ typedef struct cairn_interval {
 cairn_status cairn_bootstrap(cairn_resample_metric metric, const void *ctx, size_t n,
                              size_t n_boot, uint64_t seed, cairn_interval *out, cairn_error *err);
 
+/*
+ * Ready-made resample metrics for cairn_bootstrap. ctx points to one of the
+ * two structs below (borrowed; it and its arrays must outlive the call).
+ * Each gathers the resampled rows into scratch memory and calls the metric
+ * above; a failed scratch allocation yields NaN, which the bootstrap counts
+ * as an undefined resample (n_valid reports it).
+ */
+typedef struct cairn_binary_sample {
+    const double *score;   /* predicted probability of class 1 */
+    const uint8_t *y;      /* 0/1 labels */
+} cairn_binary_sample;
+
+typedef struct cairn_regression_sample {
+    const double *pred;
+    const double *y;
+} cairn_regression_sample;
+
+double cairn_resample_auc(const void *ctx, const size_t *idx, size_t n);      /* cairn_binary_sample */
+double cairn_resample_pr_auc(const void *ctx, const size_t *idx, size_t n);   /* cairn_binary_sample */
+double cairn_resample_logloss(const void *ctx, const size_t *idx, size_t n);  /* cairn_binary_sample */
+double cairn_resample_brier(const void *ctx, const size_t *idx, size_t n);    /* cairn_binary_sample */
+double cairn_resample_rmse(const void *ctx, const size_t *idx, size_t n);     /* cairn_regression_sample */
+double cairn_resample_mae(const void *ctx, const size_t *idx, size_t n);      /* cairn_regression_sample */
+double cairn_resample_r2(const void *ctx, const size_t *idx, size_t n);       /* cairn_regression_sample */
+
+/*
+ * The bootstrap's generator, exposed so tests (and the oracle) can reproduce
+ * its index stream: xoshiro256** seeded by four splitmix64 outputs of seed.
+ */
+typedef struct cairn_eval_rng {
+    uint64_t s[4];
+} cairn_eval_rng;
+void cairn_eval_rng_init(cairn_eval_rng *rng, uint64_t seed);
+uint64_t cairn_eval_rng_next(cairn_eval_rng *rng);
+/* Uniform in [0, bound) without modulo bias (rejection); bound > 0. */
+uint64_t cairn_eval_rng_below(cairn_eval_rng *rng, uint64_t bound);
+/* numpy.percentile(v, q, method='linear') of sorted v[0..m), m > 0, q in [0, 100]. */
+double cairn_percentile_sorted(const double *v, size_t m, double q);
+
 #endif /* CAIRN_EVAL_H */
