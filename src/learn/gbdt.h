@@ -1,0 +1,163 @@
+/*
+ * gbdt.h -- gradient-boosted decision trees: training through XGBoost's C
+ * API (gbdt.c) and our own flat tree format with its evaluator and
+ * serialization (tree.c).
+ *
+ * Training is the only place XGBoost is used. The trained booster is saved
+ * as XGBoost JSON, parsed, and copied into a cairn_trees: flat per-node
+ * arrays plus per-node category sets. Serving evaluates cairn_trees with
+ * tree.c alone and never links XGBoost. docs/trees.md describes the format
+ * field by field and the exact split rules (they follow XGBoost 1.7's CPU
+ * predictor, so our scores equal XGBoost's own to float precision).
+ *
+ * A cairn_trees is immutable after training or loading; prediction on one
+ * model from many threads at once is safe. Free with cairn_trees_free().
+ */
+#ifndef CAIRN_LEARN_GBDT_H
+#define CAIRN_LEARN_GBDT_H
+
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+
+/* ---- the tree format ------------------------------------------------------ */
+
+/* Node flags. */
+#define CAIRN_TREE_LEAF 0x1u         /* a leaf: value is the leaf weight */
+#define CAIRN_TREE_DEFAULT_LEFT 0x2u /* a missing value (NaN) goes left */
+#define CAIRN_TREE_CATEGORICAL 0x4u  /* a set split: codes in the set go right */
+
+/* Category codes are below 2^24: larger ones are not exact in float32 and
+ * XGBoost treats them as invalid (they go left). */
+#define CAIRN_TREE_MAX_CAT 16777216u
+
+/* Limits on what from_bytes accepts (CAIRN_ETOOBIG beyond). */
+#define CAIRN_TREES_MAX_FEATURES (1u << 20)
+#define CAIRN_TREES_MAX_CLASSES 4096u
+
+typedef struct cairn_trees {
+    cairn_task task;
+    uint32_t n_features;      /* inputs per row */
+    uint32_t n_outputs;       /* 1 (binary, regression) or k classes (multiclass) */
+    double base_score;        /* XGBoost's base_score (a probability for binary) */
+    float base_margin;        /* base_score on the margin scale, as XGBoost computes it */
+    uint32_t n_trees;
+    uint32_t *tree_first;     /* n_trees + 1: nodes of tree t are [tree_first[t], tree_first[t+1]) */
+    uint32_t *tree_class;     /* n_trees: the output each tree adds to (0 unless multiclass) */
+    uint32_t n_nodes;         /* all trees together */
+    uint8_t *flags;           /* per node: CAIRN_TREE_* */
+    uint32_t *feature;        /* per node: split feature (0 for leaves) */
+    float *value;             /* per node: threshold (numeric split) or leaf weight */
+    uint32_t *left, *right;   /* per node: absolute child indices, > the node, same tree */
+    uint32_t *cat_first;      /* n_nodes + 1: the set of node i is cats[cat_first[i] .. [i+1]) */
+    uint32_t n_cats;
+    uint32_t *cats;           /* category codes, strictly increasing within a node */
+} cairn_trees;
+
+void cairn_trees_free(cairn_trees *t);  /* accepts NULL */
+
+/* Allocates a zero-filled model with room for the given counts (arrays
+ * sized, tree_first/cat_first zeroed). Errors: CAIRN_ENOMEM. */
+cairn_status cairn_trees_alloc(uint32_t n_trees, uint32_t n_nodes, uint32_t n_cats,
+                               cairn_trees **out, cairn_error *err);
+/* Checks the structural invariants (what from_bytes guarantees): CAIRN_ECORRUPT. */
+cairn_status cairn_trees_validate(const cairn_trees *t, cairn_error *err);
+
+/*
+ * Scores one row x (n_features doubles, NaN = missing) into out: 1 value for
+ * binary (probability of class 1) and regression, n_outputs probabilities
+ * for multiclass. The margin is accumulated in float32 in tree order from
+ * base_margin, exactly as XGBoost does; the link is computed in double.
+ * The _margin form writes the raw margins (n_outputs of them) instead.
+ */
+void cairn_trees_predict(const cairn_trees *t, const double *x, double *out);
+void cairn_trees_predict_margin(const cairn_trees *t, const double *x, double *out);
+/* n rows (row-major, n x n_features) into out (n x n_outputs-or-1, row-major). */
+void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, double *out);
+/* Outputs per row of cairn_trees_predict: 1, or n_outputs for multiclass. */
+size_t cairn_trees_n_scores(const cairn_trees *t);
+
+/*
+ * Versioned little-endian serialization (docs/trees.md). to_bytes: *out is
+ * owned by the caller (cairn_free); equal models give equal bytes.
+ * from_bytes validates every count, offset, child and feature index and
+ * category code: CAIRN_ECORRUPT for malformed bytes, CAIRN_ETOOBIG past the
+ * limits above, CAIRN_ENOMEM. On failure *out is NULL.
+ */
+cairn_status cairn_trees_to_bytes(const cairn_trees *t, uint8_t **out, size_t *out_len,
+                                  cairn_error *err);
+cairn_status cairn_trees_from_bytes(const uint8_t *p, size_t n, cairn_trees **out,
+                                    cairn_error *err);
+
+/* ---- training --------------------------------------------------------------- */
+
+typedef void (*cairn_gbdt_progress_fn)(void *ctx, int round, int total, double valid_metric);
+
+typedef struct cairn_gbdt_params {
+    cairn_task task;
+    int n_classes;              /* multiclass: k >= 2 (labels 0..k-1); ignored otherwise */
+    int rounds;                 /* >= 1 */
+    int max_depth;              /* 1..64 */
+    double learning_rate;       /* (0, 1] */
+    int early_stopping;         /* rounds without improvement on validation; 0 = off */
+    double min_child_weight;
+    double subsample;
+    double colsample_bytree;
+    double lambda;
+    double alpha;
+    int max_bin;                /* >= 2 */
+    int threads;                /* >= 1 (0 is taken as 1: XGBoost's own default varies) */
+    uint64_t seed;
+    cairn_gbdt_progress_fn progress; /* optional, called after every round */
+    void *progress_ctx;
+    bool keep_xgboost_json;     /* also return XGBoost's JSON model (tests, oracles) */
+} cairn_gbdt_params;
+
+/* Defaults as in the spec: binary, 100 rounds, depth 6, rate 0.1, no early
+ * stopping, min_child_weight 1, subsample 1, colsample 1, lambda 1, alpha 0,
+ * max_bin 256, 1 thread, seed 42. */
+void cairn_gbdt_params_init(cairn_gbdt_params *p);
+
+typedef struct cairn_gbdt_data {
+    const double *x;            /* n_rows x n_features, row-major, NaN = missing */
+    const double *y;            /* n_rows labels */
+    size_t n_rows;
+    const double *valid_x;      /* optional validation part (NULL: none) */
+    const double *valid_y;
+    size_t valid_n_rows;
+    size_t n_features;
+    /* Optional per feature: 0 numeric, L >= 1 categorical with codes 0..L-1. */
+    const uint32_t *cat_levels;
+} cairn_gbdt_data;
+
+typedef struct cairn_gbdt_log {
+    int rounds_run;             /* rounds trained (fewer than asked after early stopping) */
+    int best_round;             /* 0-based; the model keeps rounds 0..best_round */
+    double *valid_metric;       /* rounds_run values (NULL without validation); owned */
+    const char *metric_name;    /* "logloss", "rmse", "mlogloss" (static) */
+    char *xgboost_json;         /* keep_xgboost_json: the exported model's JSON, NUL-terminated */
+    size_t xgboost_json_len;
+} cairn_gbdt_log;
+
+void cairn_gbdt_log_reset(cairn_gbdt_log *log);  /* frees, leaves it zeroed */
+
+/*
+ * Trains and exports. *out receives the model (cairn_trees_free); log (zeroed
+ * or reset by the caller, may be NULL) the training log. The best round is
+ * the one with the least validation metric (the earliest on ties); without
+ * validation it is the last round. Only rounds up to the best are exported.
+ * Errors: CAIRN_EINVAL (bad parameters or shapes), CAIRN_EINPUT (labels not
+ * fitting the task, infinite values, bad category codes), CAIRN_EINTERNAL
+ * (XGBoost failed; its message is kept), CAIRN_ENOMEM. Thread-safe for
+ * distinct inputs.
+ */
+cairn_status cairn_gbdt_train(const cairn_gbdt_data *data, const cairn_gbdt_params *params,
+                              cairn_trees **out, cairn_gbdt_log *log, cairn_error *err);
+
+/* Parses XGBoost 1.7's JSON model text into our format (used by train;
+ * exposed for tests). Errors: CAIRN_EINPUT for JSON we cannot read,
+ * CAIRN_ENOMEM. */
+cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_task task,
+                                           uint32_t n_features, cairn_trees **out,
+                                           cairn_error *err);
+
+#endif /* CAIRN_LEARN_GBDT_H */

@@ -1,0 +1,396 @@
+/*
+ * tree.c -- our own evaluator and serialization of boosted trees
+ * (cairn_trees, gbdt.h). This is the serving side: it never calls XGBoost.
+ *
+ * The split rules copy XGBoost 1.7's CPU predictor so that our scores equal
+ * XGBoost's (docs/trees.md): every input is rounded to float32 first, a NaN
+ * follows the node's default direction, a numeric split goes left when
+ * (float)x < threshold (so +-inf compare as usual), and a categorical split
+ * goes right exactly when the truncated code is a member of the node's set;
+ * codes outside [0, 2^24) and codes not in the set go left. The margin is
+ * summed in float32 in tree order starting from base_margin, as XGBoost's
+ * float prediction buffer does; only the link is computed in double.
+ *
+ * from_bytes parses untrusted artifact bytes: every count is checked
+ * against the bytes actually present before anything is allocated, and the
+ * structure is then validated in full (cairn_trees_validate), so a model
+ * that loads can be evaluated without further checks: every walk ends at a
+ * leaf because children always have larger indices in the same tree.
+ */
+#include "learn/gbdt.h"
+
+#include <math.h>
+#include <string.h>
+
+#define TREES_MAGIC "CAIRNGB"   /* 8 bytes with the NUL */
+#define TREES_VERSION 1u
+/* Bytes per node record: flags u8, feature u32, value f32, left u32, right u32. */
+#define NODE_BYTES 17u
+#define HEADER_BYTES (8u + 4u * 4u + 8u + 4u + 3u * 4u)
+
+void cairn_trees_free(cairn_trees *t)
+{
+    if (!t)
+        return;
+    cairn_free(t->tree_first);
+    cairn_free(t->tree_class);
+    cairn_free(t->flags);
+    cairn_free(t->feature);
+    cairn_free(t->value);
+    cairn_free(t->left);
+    cairn_free(t->right);
+    cairn_free(t->cat_first);
+    cairn_free(t->cats);
+    cairn_free(t);
+}
+
+cairn_status cairn_trees_alloc(uint32_t n_trees, uint32_t n_nodes, uint32_t n_cats,
+                               cairn_trees **out, cairn_error *err)
+{
+    *out = NULL;
+    cairn_trees *t = cairn_calloc(1, sizeof *t);
+    if (!t)
+        return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+    t->n_trees = n_trees;
+    t->n_nodes = n_nodes;
+    t->n_cats = n_cats;
+    /* +1 entries cannot overflow size_t: the counts are 32-bit. Every array
+     * gets at least one element so a zero count still yields a pointer. */
+    t->tree_first = cairn_calloc((size_t)n_trees + 1, sizeof *t->tree_first);
+    t->tree_class = cairn_calloc((size_t)n_trees + 1, sizeof *t->tree_class);
+    t->flags = cairn_calloc((size_t)n_nodes + 1, sizeof *t->flags);
+    t->feature = cairn_calloc((size_t)n_nodes + 1, sizeof *t->feature);
+    t->value = cairn_calloc((size_t)n_nodes + 1, sizeof *t->value);
+    t->left = cairn_calloc((size_t)n_nodes + 1, sizeof *t->left);
+    t->right = cairn_calloc((size_t)n_nodes + 1, sizeof *t->right);
+    t->cat_first = cairn_calloc((size_t)n_nodes + 1, sizeof *t->cat_first);
+    t->cats = cairn_calloc((size_t)n_cats + 1, sizeof *t->cats);
+    if (!t->tree_first || !t->tree_class || !t->flags || !t->feature || !t->value || !t->left ||
+        !t->right || !t->cat_first || !t->cats) {
+        cairn_trees_free(t);
+        return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+    }
+    *out = t;
+    return CAIRN_OK;
+}
+
+size_t cairn_trees_n_scores(const cairn_trees *t)
+{
+    return t->task == CAIRN_TASK_MULTICLASS ? t->n_outputs : 1;
+}
+
+cairn_status cairn_trees_validate(const cairn_trees *t, cairn_error *err)
+{
+    if ((unsigned)t->task > (unsigned)CAIRN_TASK_MULTICLASS)
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "unknown task %u", (unsigned)t->task);
+    if (t->n_features < 1 || t->n_features > CAIRN_TREES_MAX_FEATURES)
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "bad feature count %u",
+                               t->n_features);
+    if (t->task == CAIRN_TASK_MULTICLASS
+            ? (t->n_outputs < 2 || t->n_outputs > CAIRN_TREES_MAX_CLASSES)
+            : t->n_outputs != 1)
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "bad output count %u",
+                               t->n_outputs);
+    if (!isfinite(t->base_score) || !isfinite(t->base_margin))
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "base score is not finite");
+    if (t->tree_first[0] != 0 || t->tree_first[t->n_trees] != t->n_nodes)
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "tree offsets do not cover the nodes");
+    if (t->cat_first[0] != 0 || t->cat_first[t->n_nodes] != t->n_cats)
+        return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                               "category offsets do not cover the categories");
+    for (uint32_t k = 0; k < t->n_trees; k++) {
+        uint32_t a = t->tree_first[k], b = t->tree_first[k + 1];
+        if (b <= a || b > t->n_nodes)
+            return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "tree %u has bad offsets", k);
+        if (t->tree_class[k] >= t->n_outputs)
+            return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "tree %u has bad class %u", k,
+                                   t->tree_class[k]);
+        for (uint32_t i = a; i < b; i++) {
+            uint8_t fl = t->flags[i];
+            uint32_t c0 = t->cat_first[i], c1 = t->cat_first[i + 1];
+            if (c1 < c0 || c1 > t->n_cats)
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                                       "node %u has bad category offsets", i);
+            if (fl & ~(CAIRN_TREE_LEAF | CAIRN_TREE_DEFAULT_LEFT | CAIRN_TREE_CATEGORICAL))
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "node %u has bad flags", i);
+            if (!isfinite(t->value[i]))
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "node %u value not finite",
+                                       i);
+            if (fl & CAIRN_TREE_LEAF) {
+                if (fl != CAIRN_TREE_LEAF || t->left[i] || t->right[i] || t->feature[i] ||
+                    c1 != c0)
+                    return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                                           "leaf %u has split fields", i);
+                continue;
+            }
+            /* Children after the parent and inside the tree: no cycles, and
+             * every walk from the root ends at a leaf of the same tree. */
+            if (t->left[i] <= i || t->left[i] >= b || t->right[i] <= i || t->right[i] >= b ||
+                t->left[i] == t->right[i])
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees", "node %u has bad children",
+                                       i);
+            if (t->feature[i] >= t->n_features)
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                                       "node %u splits on feature %u of %u", i, t->feature[i],
+                                       t->n_features);
+            if (fl & CAIRN_TREE_CATEGORICAL) {
+                for (uint32_t c = c0; c < c1; c++) {
+                    if (t->cats[c] >= CAIRN_TREE_MAX_CAT || (c > c0 && t->cats[c] <= t->cats[c - 1]))
+                        return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                                               "node %u has a bad category set", i);
+                }
+            } else if (c1 != c0) {
+                return cairn_error_set(err, CAIRN_ECORRUPT, "trees",
+                                       "numeric node %u has categories", i);
+            }
+        }
+    }
+    return CAIRN_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* Whether code c (already checked to be in [0, 2^24)) is in the node's set. */
+static bool cat_member(const cairn_trees *t, uint32_t node, uint32_t c)
+{
+    uint32_t lo = t->cat_first[node], hi = t->cat_first[node + 1];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->cats[mid] == c)
+            return true;
+        if (t->cats[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
+{
+    uint32_t i = t->tree_first[tree];
+    while (!(t->flags[i] & CAIRN_TREE_LEAF)) {
+        /* XGBoost's DMatrix holds float32, so every comparison is on the
+         * rounded value. */
+        float fv = (float)x[t->feature[i]];
+        bool go_left;
+        if (isnan(fv)) {
+            go_left = (t->flags[i] & CAIRN_TREE_DEFAULT_LEFT) != 0;
+        } else if (t->flags[i] & CAIRN_TREE_CATEGORICAL) {
+            /* XGBoost's common::Decision: invalid codes (negative, >= 2^24,
+             * infinite) go left; a valid code is truncated toward zero and
+             * goes right only when the split's set holds it. */
+            if (!(fv >= 0.0f) || fv >= (float)CAIRN_TREE_MAX_CAT)
+                go_left = true;
+            else
+                go_left = !cat_member(t, i, (uint32_t)fv);
+        } else {
+            go_left = fv < t->value[i];
+        }
+        i = go_left ? t->left[i] : t->right[i];
+    }
+    return t->value[i];
+}
+
+/* Margins in float32, tree order, from base_margin (m has n_outputs slots). */
+static void margins(const cairn_trees *t, const double *x, float *m)
+{
+    for (uint32_t k = 0; k < t->n_outputs; k++)
+        m[k] = t->base_margin;
+    for (uint32_t k = 0; k < t->n_trees; k++)
+        m[t->tree_class[k]] += tree_leaf(t, k, x);
+}
+
+void cairn_trees_predict_margin(const cairn_trees *t, const double *x, double *out)
+{
+    float m[CAIRN_TREES_MAX_CLASSES];
+    margins(t, x, m);
+    for (uint32_t k = 0; k < t->n_outputs; k++)
+        out[k] = (double)m[k];
+}
+
+void cairn_trees_predict(const cairn_trees *t, const double *x, double *out)
+{
+    float m[CAIRN_TREES_MAX_CLASSES];
+    margins(t, x, m);
+    switch (t->task) {
+    case CAIRN_TASK_BINARY:
+        out[0] = 1.0 / (1.0 + exp(-(double)m[0]));
+        break;
+    case CAIRN_TASK_REGRESSION:
+        out[0] = (double)m[0];
+        break;
+    case CAIRN_TASK_MULTICLASS: {
+        /* Softmax with the maximum subtracted first, summed in class order. */
+        double mx = (double)m[0], sum = 0.0;
+        for (uint32_t k = 1; k < t->n_outputs; k++)
+            if ((double)m[k] > mx)
+                mx = (double)m[k];
+        for (uint32_t k = 0; k < t->n_outputs; k++) {
+            out[k] = exp((double)m[k] - mx);
+            sum += out[k];
+        }
+        for (uint32_t k = 0; k < t->n_outputs; k++)
+            out[k] /= sum;
+        break;
+    }
+    }
+}
+
+void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, double *out)
+{
+    size_t w = cairn_trees_n_scores(t);
+    for (size_t r = 0; r < n; r++)
+        cairn_trees_predict(t, x + r * t->n_features, out + r * w);
+}
+
+/* ---- serialization ------------------------------------------------------- */
+
+static void put_u32(cairn_buf *b, uint32_t v)
+{
+    unsigned char s[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    cairn_buf_append(b, s, 4);
+}
+
+static void put_f32(cairn_buf *b, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(b, v);
+}
+
+static void put_f64(cairn_buf *b, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_u32(b, (uint32_t)v);
+    put_u32(b, (uint32_t)(v >> 32));
+}
+
+cairn_status cairn_trees_to_bytes(const cairn_trees *t, uint8_t **out, size_t *out_len,
+                                  cairn_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    cairn_buf b;
+    cairn_buf_init(&b);
+    cairn_buf_append(&b, TREES_MAGIC, 8);
+    put_u32(&b, TREES_VERSION);
+    put_u32(&b, (uint32_t)t->task);
+    put_u32(&b, t->n_features);
+    put_u32(&b, t->n_outputs);
+    put_f64(&b, t->base_score);
+    put_f32(&b, t->base_margin);
+    put_u32(&b, t->n_trees);
+    put_u32(&b, t->n_nodes);
+    put_u32(&b, t->n_cats);
+    for (uint32_t k = 0; k <= t->n_trees; k++)
+        put_u32(&b, t->tree_first[k]);
+    for (uint32_t k = 0; k < t->n_trees; k++)
+        put_u32(&b, t->tree_class[k]);
+    for (uint32_t i = 0; i < t->n_nodes; i++) {
+        cairn_buf_append(&b, &t->flags[i], 1);
+        put_u32(&b, t->feature[i]);
+        put_f32(&b, t->value[i]);
+        put_u32(&b, t->left[i]);
+        put_u32(&b, t->right[i]);
+    }
+    for (uint32_t i = 0; i <= t->n_nodes; i++)
+        put_u32(&b, t->cat_first[i]);
+    for (uint32_t c = 0; c < t->n_cats; c++)
+        put_u32(&b, t->cats[c]);
+    if (b.failed) {
+        cairn_buf_reset(&b);
+        return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+    }
+    *out_len = b.len;
+    *out = (uint8_t *)b.data;
+    return CAIRN_OK;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float get_f32(const uint8_t *p)
+{
+    uint32_t v = get_u32(p);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+cairn_status cairn_trees_from_bytes(const uint8_t *p, size_t n, cairn_trees **out,
+                                    cairn_error *err)
+{
+    *out = NULL;
+    cairn_trees *t = NULL;
+    cairn_status st = CAIRN_OK;
+    if (n < HEADER_BYTES || memcmp(p, TREES_MAGIC, 8) != 0) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, "trees", "not a cairn tree model");
+        goto done;
+    }
+    uint32_t version = get_u32(p + 8);
+    if (version != TREES_VERSION) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, "trees", "unsupported version %u", version);
+        goto done;
+    }
+    uint32_t task = get_u32(p + 12), n_features = get_u32(p + 16), n_outputs = get_u32(p + 20);
+    uint64_t bits = (uint64_t)get_u32(p + 24) | (uint64_t)get_u32(p + 28) << 32;
+    double base_score;
+    memcpy(&base_score, &bits, 8);
+    float base_margin = get_f32(p + 32);
+    uint32_t n_trees = get_u32(p + 36), n_nodes = get_u32(p + 40), n_cats = get_u32(p + 44);
+    if (n_features > CAIRN_TREES_MAX_FEATURES || n_outputs > CAIRN_TREES_MAX_CLASSES) {
+        st = cairn_error_set(err, CAIRN_ETOOBIG, "trees", "too many features or classes");
+        goto done;
+    }
+    /* The exact size these counts imply, in 64 bits (no overflow: each term
+     * is below 2^32 * 17), must equal the bytes given: nothing is allocated
+     * for counts the bytes cannot back. */
+    uint64_t want = (uint64_t)HEADER_BYTES + 4u * ((uint64_t)n_trees + 1) + 4u * (uint64_t)n_trees +
+                    (uint64_t)NODE_BYTES * n_nodes + 4u * ((uint64_t)n_nodes + 1) +
+                    4u * (uint64_t)n_cats;
+    if (want != (uint64_t)n) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, "trees", "size %zu does not match the counts",
+                             n);
+        goto done;
+    }
+    st = cairn_trees_alloc(n_trees, n_nodes, n_cats, &t, err);
+    if (st != CAIRN_OK)
+        goto done;
+    t->task = (cairn_task)task;
+    if (task > (uint32_t)CAIRN_TASK_MULTICLASS) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, "trees", "unknown task %u", task);
+        goto done;
+    }
+    t->n_features = n_features;
+    t->n_outputs = n_outputs;
+    t->base_score = base_score;
+    t->base_margin = base_margin;
+    const uint8_t *q = p + HEADER_BYTES;
+    for (uint32_t k = 0; k <= n_trees; k++, q += 4)
+        t->tree_first[k] = get_u32(q);
+    for (uint32_t k = 0; k < n_trees; k++, q += 4)
+        t->tree_class[k] = get_u32(q);
+    for (uint32_t i = 0; i < n_nodes; i++, q += NODE_BYTES) {
+        t->flags[i] = q[0];
+        t->feature[i] = get_u32(q + 1);
+        t->value[i] = get_f32(q + 5);
+        t->left[i] = get_u32(q + 9);
+        t->right[i] = get_u32(q + 13);
+    }
+    for (uint32_t i = 0; i <= n_nodes; i++, q += 4)
+        t->cat_first[i] = get_u32(q);
+    for (uint32_t c = 0; c < n_cats; c++, q += 4)
+        t->cats[c] = get_u32(q);
+    st = cairn_trees_validate(t, err);
+done:
+    if (st != CAIRN_OK)
+        cairn_trees_free(t);
+    else
+        *out = t;
+    return st;
+}

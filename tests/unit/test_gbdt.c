@@ -1,0 +1,428 @@
+/*
+ * test_gbdt.c -- the gbdt learner (src/learn/gbdt.c) and our tree evaluator
+ * and format (src/learn/tree.c).
+ *
+ * The independent computation is XGBoost itself: each trained model's
+ * XGBoost JSON is loaded into a fresh XGBoost booster, and XGBoost's own
+ * predictions on every row must equal our evaluator's to 1e-6 (relative
+ * above 1). The data are synthetic with missing values, a many-level
+ * categorical (partition splits), a three-level one (one-hot splits) and,
+ * at prediction time only, unseen and out-of-range codes. Also: early
+ * stopping against our own validation loss, determinism with two threads,
+ * serialization round trips, every truncation rejected, and allocation
+ * failures (ours) giving CAIRN_ENOMEM cleanly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xgboost/c_api.h>
+
+#include "learn/gbdt.h"
+
+#define N_TRAIN 400
+#define N_VALID 200
+#define D 4
+
+/* A small deterministic generator (no libc rand): splitmix64. */
+static uint64_t mix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double unif(uint64_t *s)
+{
+    return (double)(mix(s) >> 11) * 0x1.0p-53;
+}
+
+static const uint32_t LEVELS[D] = {0, 0, 7, 3};
+
+/* Rows: x0 numeric with 15% missing, x1 numeric, x2 category of 7 levels
+ * with 5% missing, x3 category of 3 levels. */
+static void make_x(double *x, size_t n, uint64_t *s)
+{
+    for (size_t r = 0; r < n; r++) {
+        double *row = x + r * D;
+        row[0] = unif(s) < 0.15 ? NAN : unif(s) * 10 - 5;
+        row[1] = floor(unif(s) * 1000) / 100.0;
+        row[2] = unif(s) < 0.05 ? NAN : floor(unif(s) * 7);
+        row[3] = floor(unif(s) * 3);
+    }
+}
+
+static double signal(const double *row)
+{
+    static const double cat_effect[7] = {1.5, -1.0, 0.2, 2.0, -2.0, 0.0, 0.7};
+    double v = (isnan(row[0]) ? 1.0 : 0.6 * row[0]) + 0.3 * row[1] - 1.5;
+    if (!isnan(row[2]))
+        v += cat_effect[(int)row[2]];
+    v += row[3] == 1 ? 1.0 : 0.0;
+    return v;
+}
+
+static void make_y(const double *x, double *y, size_t n, cairn_task task, uint64_t *s)
+{
+    for (size_t r = 0; r < n; r++) {
+        double v = signal(x + r * D) + (unif(s) - 0.5) * 2.0;
+        if (task == CAIRN_TASK_BINARY)
+            y[r] = v > 0 ? 1.0 : 0.0;
+        else if (task == CAIRN_TASK_MULTICLASS)
+            y[r] = v < -1 ? 0.0 : (v < 1.5 ? 1.0 : 2.0);
+        else
+            y[r] = 10.0 * v + 3.0;
+    }
+}
+
+/* XGBoost's predictions from the JSON model of log, on n rows of x. */
+static float *xgb_predict(const cairn_gbdt_log *log, const double *x, size_t n, size_t *width)
+{
+    BoosterHandle b = NULL;
+    DMatrixHandle m = NULL;
+    float *fx = malloc(n * D * sizeof *fx);
+    assert_non_null(fx);
+    for (size_t i = 0; i < n * D; i++)
+        fx[i] = (float)x[i];
+    assert_int_equal(XGBoosterCreate(NULL, 0, &b), 0);
+    assert_int_equal(XGBoosterLoadModelFromBuffer(b, log->xgboost_json,
+                                                  (bst_ulong)log->xgboost_json_len), 0);
+    assert_int_equal(XGDMatrixCreateFromMat(fx, (bst_ulong)n, D, NAN, &m), 0);
+    const char *types[D] = {"q", "q", "c", "c"};
+    assert_int_equal(XGDMatrixSetStrFeatureInfo(m, "feature_type", types, D), 0);
+    const bst_ulong *shape = NULL;
+    bst_ulong dim = 0;
+    const float *res = NULL;
+    assert_int_equal(XGBoosterPredictFromDMatrix(
+                         b, m,
+                         "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                         "\"iteration_end\": 0, \"strict_shape\": false}",
+                         &shape, &dim, &res),
+                     0);
+    *width = dim == 2 ? (size_t)shape[1] : 1;
+    float *out = malloc(n * *width * sizeof *out);
+    assert_non_null(out);
+    memcpy(out, res, n * *width * sizeof *out);
+    XGDMatrixFree(m);
+    XGBoosterFree(b);
+    free(fx);
+    return out;
+}
+
+static void train_task(cairn_task task, int n_classes, int rounds, int early, double rate,
+                       bool noise_labels, cairn_trees **out, cairn_gbdt_log *log, double **vx,
+                       double **vy)
+{
+    uint64_t s = 12345 + (uint64_t)task;
+    double *x = malloc(N_TRAIN * D * sizeof *x), *y = malloc(N_TRAIN * sizeof *y);
+    *vx = malloc(N_VALID * D * sizeof **vx);
+    *vy = malloc(N_VALID * sizeof **vy);
+    assert_true(x && y && *vx && *vy);
+    make_x(x, N_TRAIN, &s);
+    make_x(*vx, N_VALID, &s);
+    make_y(x, y, N_TRAIN, task, &s);
+    make_y(*vx, *vy, N_VALID, task, &s);
+    if (noise_labels) {
+        for (size_t r = 0; r < N_TRAIN; r++)
+            y[r] = unif(&s) < 0.5 ? 1.0 : 0.0;
+        for (size_t r = 0; r < N_VALID; r++)
+            (*vy)[r] = unif(&s) < 0.5 ? 1.0 : 0.0;
+    }
+    cairn_gbdt_data d = {.x = x, .y = y, .n_rows = N_TRAIN, .valid_x = *vx, .valid_y = *vy,
+                         .valid_n_rows = N_VALID, .n_features = D, .cat_levels = LEVELS};
+    cairn_gbdt_params p;
+    cairn_gbdt_params_init(&p);
+    p.task = task;
+    p.n_classes = n_classes;
+    p.rounds = rounds;
+    p.max_depth = 4;
+    p.learning_rate = rate;
+    p.early_stopping = early;
+    p.threads = 2;
+    p.keep_xgboost_json = true;
+    cairn_error err = {0};
+    cairn_status st = cairn_gbdt_train(&d, &p, out, log, &err);
+    if (st != CAIRN_OK)
+        fail_msg("train: %s (%s)", err.msg, err.where);
+    free(x);
+    free(y);
+}
+
+/* Our predictions on every validation row (plus unseen/out-of-range codes)
+ * against XGBoost's. */
+static void check_against_xgboost(cairn_task task, int n_classes)
+{
+    cairn_trees *t = NULL;
+    cairn_gbdt_log log = {0};
+    double *vx, *vy;
+    train_task(task, n_classes, 30, 0, 0.3, false, &t, &log, &vx, &vy);
+    /* Prediction-only oddities: a code never seen (not in any set), one far
+     * beyond any bit field, negative and huge codes, all features missing. */
+    for (size_t r = 0; r < 10; r++) {
+        double *row = vx + r * D;
+        row[2] = (double[]){7, 40, 1000, -1, 2.0e7, NAN, 3, 6, 0, 5}[r];
+        row[3] = (double[]){3, 5, NAN, -3, 1, 2, 64, 0, NAN, 1}[r];
+        if (r == 5)
+            row[0] = row[1] = NAN;
+    }
+    size_t w;
+    float *want = xgb_predict(&log, vx, N_VALID, &w);
+    size_t ours_w = cairn_trees_n_scores(t);
+    assert_int_equal(w, ours_w);
+    double got[8];
+    bool any_cat_split = false;
+    for (uint32_t i = 0; i < t->n_nodes; i++)
+        any_cat_split |= (t->flags[i] & CAIRN_TREE_CATEGORICAL) != 0;
+    assert_true(any_cat_split);
+    for (size_t r = 0; r < N_VALID; r++) {
+        cairn_trees_predict(t, vx + r * D, got);
+        for (size_t k = 0; k < w; k++) {
+            double wv = (double)want[r * w + k];
+            if (fabs(got[k] - wv) > 1e-6 * fmax(1.0, fabs(wv)))
+                fail_msg("row %zu output %zu: ours %.9g xgboost %.9g", r, k, got[k], wv);
+        }
+    }
+    /* The batch form gives the same numbers. */
+    double *batch = malloc(N_VALID * w * sizeof *batch);
+    assert_non_null(batch);
+    cairn_trees_predict_batch(t, vx, N_VALID, batch);
+    for (size_t r = 0; r < N_VALID; r++) {
+        cairn_trees_predict(t, vx + r * D, got);
+        for (size_t k = 0; k < w; k++)
+            assert_true(batch[r * w + k] == got[k]);
+    }
+    free(batch);
+    free(want);
+    free(vx);
+    free(vy);
+    cairn_gbdt_log_reset(&log);
+    cairn_trees_free(t);
+}
+
+static void test_binary_matches_xgboost(void **state)
+{
+    (void)state;
+    check_against_xgboost(CAIRN_TASK_BINARY, 0);
+}
+
+static void test_regression_matches_xgboost(void **state)
+{
+    (void)state;
+    check_against_xgboost(CAIRN_TASK_REGRESSION, 0);
+}
+
+static void test_multiclass_matches_xgboost(void **state)
+{
+    (void)state;
+    check_against_xgboost(CAIRN_TASK_MULTICLASS, 3);
+}
+
+/* Noise labels and a high rate: validation loss rises early. The best round
+ * is the one whose exported model has the least validation logloss, which
+ * we recompute from our own predictions. */
+static void test_early_stopping(void **state)
+{
+    (void)state;
+    cairn_trees *t = NULL;
+    cairn_gbdt_log log = {0};
+    double *vx, *vy;
+    train_task(CAIRN_TASK_BINARY, 0, 60, 4, 0.8, true, &t, &log, &vx, &vy);
+    assert_true(log.rounds_run < 60);
+    assert_int_equal(log.rounds_run, log.best_round + 4 + 1);
+    assert_int_equal(t->n_trees, (uint32_t)log.best_round + 1);
+    for (int r = 0; r < log.rounds_run; r++)
+        if (r != log.best_round)
+            assert_true(log.valid_metric[r] > log.valid_metric[log.best_round] ||
+                        (r > log.best_round &&
+                         log.valid_metric[r] >= log.valid_metric[log.best_round]));
+    double ll = 0;
+    for (size_t r = 0; r < N_VALID; r++) {
+        double p;
+        cairn_trees_predict(t, vx + r * D, &p);
+        ll -= vy[r] == 1.0 ? log1p(p - 1) : log1p(-p);
+    }
+    ll /= N_VALID;
+    assert_true(fabs(ll - log.valid_metric[log.best_round]) < 1e-4);
+    free(vx);
+    free(vy);
+    cairn_gbdt_log_reset(&log);
+    cairn_trees_free(t);
+}
+
+static void test_determinism_and_round_trip(void **state)
+{
+    (void)state;
+    cairn_trees *a = NULL, *b = NULL, *c = NULL;
+    cairn_gbdt_log la = {0}, lb = {0};
+    double *vx, *vy, *vx2, *vy2;
+    train_task(CAIRN_TASK_MULTICLASS, 3, 15, 0, 0.3, false, &a, &la, &vx, &vy);
+    train_task(CAIRN_TASK_MULTICLASS, 3, 15, 0, 0.3, false, &b, &lb, &vx2, &vy2);
+    uint8_t *ba = NULL, *bb = NULL, *bc = NULL;
+    size_t na, nb, nc;
+    assert_int_equal(cairn_trees_to_bytes(a, &ba, &na, NULL), CAIRN_OK);
+    assert_int_equal(cairn_trees_to_bytes(b, &bb, &nb, NULL), CAIRN_OK);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ba, bb, na);
+    cairn_error err = {0};
+    assert_int_equal(cairn_trees_from_bytes(ba, na, &c, &err), CAIRN_OK);
+    assert_int_equal(cairn_trees_to_bytes(c, &bc, &nc, NULL), CAIRN_OK);
+    assert_int_equal(nc, na);
+    assert_memory_equal(bc, ba, na);
+    for (size_t r = 0; r < N_VALID; r++) {
+        double p1[3], p2[3];
+        cairn_trees_predict(a, vx + r * D, p1);
+        cairn_trees_predict(c, vx + r * D, p2);
+        assert_memory_equal(p1, p2, sizeof p1);
+    }
+    /* Every truncation, and one extra byte, is refused. */
+    for (size_t k = 0; k < na; k++) {
+        cairn_trees *bad = NULL;
+        assert_int_equal(cairn_trees_from_bytes(ba, k, &bad, NULL), CAIRN_ECORRUPT);
+        assert_null(bad);
+    }
+    uint8_t *longer = malloc(na + 1);
+    assert_non_null(longer);
+    memcpy(longer, ba, na);
+    longer[na] = 0;
+    cairn_trees *bad = NULL;
+    assert_int_equal(cairn_trees_from_bytes(longer, na + 1, &bad, NULL), CAIRN_ECORRUPT);
+    /* Single byte flips: refused or a valid model, never a crash (the
+     * evaluation below runs under the sanitizers). */
+    for (size_t k = 0; k < na; k += 7) {
+        memcpy(longer, ba, na);
+        longer[k] ^= 0x5a;
+        if (cairn_trees_from_bytes(longer, na, &bad, NULL) == CAIRN_OK) {
+            double p[CAIRN_TREES_MAX_CLASSES];
+            cairn_trees_predict(bad, vx, p);
+            cairn_trees_free(bad);
+        }
+    }
+    /* A child pointing back at its parent is a cycle: refused. */
+    memcpy(longer, ba, na);
+    cairn_trees *cyc = NULL;
+    assert_int_equal(cairn_trees_from_bytes(longer, na, &cyc, NULL), CAIRN_OK);
+    uint8_t *cb = NULL;
+    size_t cn;
+    cyc->left[0] = 0;
+    assert_int_equal(cairn_trees_to_bytes(cyc, &cb, &cn, NULL), CAIRN_OK);
+    assert_int_equal(cairn_trees_from_bytes(cb, cn, &bad, NULL), CAIRN_ECORRUPT);
+    cairn_free(cb);
+    cyc->left[0] = 1;
+    cyc->feature[0] = D;
+    assert_int_equal(cairn_trees_to_bytes(cyc, &cb, &cn, NULL), CAIRN_OK);
+    assert_int_equal(cairn_trees_from_bytes(cb, cn, &bad, NULL), CAIRN_ECORRUPT);
+    cairn_free(cb);
+    cairn_trees_free(cyc);
+    free(longer);
+    cairn_free(ba);
+    cairn_free(bb);
+    cairn_free(bc);
+    free(vx);
+    free(vy);
+    free(vx2);
+    free(vy2);
+    cairn_gbdt_log_reset(&la);
+    cairn_gbdt_log_reset(&lb);
+    cairn_trees_free(a);
+    cairn_trees_free(b);
+    cairn_trees_free(c);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    double x[4 * D] = {1, 2, 0, 0, 2, 3, 1, 1, 3, 4, 2, 2, 4, 5, 3, 0};
+    double y[4] = {0, 1, 0, 2};
+    cairn_gbdt_data d = {.x = x, .y = y, .n_rows = 4, .n_features = D, .cat_levels = LEVELS};
+    cairn_gbdt_params p;
+    cairn_gbdt_params_init(&p);
+    p.rounds = 2;
+    cairn_trees *t = NULL;
+    cairn_error err = {0};
+    assert_int_equal(cairn_gbdt_train(&d, &p, &t, NULL, &err), CAIRN_EINPUT); /* label 2 */
+    assert_null(t);
+    y[3] = 1;
+    x[2] = 1.5; /* not an integer code */
+    assert_int_equal(cairn_gbdt_train(&d, &p, &t, NULL, &err), CAIRN_EINPUT);
+    x[2] = 0;
+    x[0] = INFINITY;
+    assert_int_equal(cairn_gbdt_train(&d, &p, &t, NULL, &err), CAIRN_EINPUT);
+    x[0] = 1;
+    p.max_depth = 0;
+    assert_int_equal(cairn_gbdt_train(&d, &p, &t, NULL, &err), CAIRN_EINVAL);
+    p.max_depth = 3;
+    assert_int_equal(cairn_gbdt_train(&d, &p, &t, NULL, &err), CAIRN_OK);
+    cairn_trees_free(t);
+}
+
+/* Fail our Nth allocation for every N until the call succeeds. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    uint64_t s = 99;
+    double x[60 * D], y[60];
+    make_x(x, 60, &s);
+    make_y(x, y, 60, CAIRN_TASK_BINARY, &s);
+    cairn_gbdt_data d = {.x = x, .y = y, .n_rows = 60, .valid_x = x, .valid_y = y,
+                         .valid_n_rows = 60, .n_features = D, .cat_levels = LEVELS};
+    cairn_gbdt_params p;
+    cairn_gbdt_params_init(&p);
+    p.rounds = 3;
+    p.max_depth = 3;
+    p.keep_xgboost_json = true;
+    int ok_at = -1;
+    for (long n = 1; n < 2000 && ok_at < 0; n++) {
+        cairn_trees *t = NULL;
+        cairn_gbdt_log log = {0};
+        cairn_error err = {0};
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = cairn_gbdt_train(&d, &p, &t, &log, &err);
+        cairn_alloc_fail_after(0, false);
+        if (st == CAIRN_OK) {
+            ok_at = (int)n;
+            uint8_t *bytes = NULL;
+            size_t nb;
+            assert_int_equal(cairn_trees_to_bytes(t, &bytes, &nb, NULL), CAIRN_OK);
+            for (long m = 1;; m++) {
+                cairn_trees *u = NULL;
+                cairn_alloc_fail_after(m, false);
+                st = cairn_trees_from_bytes(bytes, nb, &u, NULL);
+                cairn_alloc_fail_after(0, false);
+                if (st == CAIRN_OK) {
+                    cairn_trees_free(u);
+                    break;
+                }
+                assert_int_equal(st, CAIRN_ENOMEM);
+                assert_null(u);
+            }
+            cairn_free(bytes);
+        } else {
+            /* Only our allocations fail here (not cJSON's or XGBoost's). */
+            assert_int_equal(st, CAIRN_ENOMEM);
+            assert_null(t);
+        }
+        cairn_gbdt_log_reset(&log);
+        cairn_trees_free(t);
+    }
+    assert_true(ok_at > 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_binary_matches_xgboost),
+        cmocka_unit_test(test_regression_matches_xgboost),
+        cmocka_unit_test(test_multiclass_matches_xgboost),
+        cmocka_unit_test(test_early_stopping),
+        cmocka_unit_test(test_determinism_and_round_trip),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
