@@ -118,6 +118,19 @@ void cairn_hash_hex(const unsigned char hash[CAIRN_HASH_BYTES], char out[CAIRN_H
 /* 64-bit non-cryptographic hash (xxh3) for tables and sketches. */
 uint64_t cairn_hash64(const void *p, size_t n, uint64_t seed);
 
+/* ---- random numbers ------------------------------------------------------ */
+
+/* splitmix64: advances *state and returns the next output (also a good 64-bit mixer). */
+uint64_t cairn_splitmix64(uint64_t *state);
+/* xoshiro256** seeded through splitmix64; the same seed gives the same stream everywhere. */
+typedef struct cairn_rng {
+    uint64_t s[4];
+} cairn_rng;
+void cairn_rng_init(cairn_rng *rng, uint64_t seed);
+uint64_t cairn_rng_next(cairn_rng *rng);
+/* Uniform in [0, bound) without modulo bias (rejection); bound > 0. */
+uint64_t cairn_rng_below(cairn_rng *rng, uint64_t bound);
+
 /* ---- files -------------------------------------------------------------- */
 
 /*

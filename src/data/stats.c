@@ -40,19 +40,10 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* splitmix64 (Steele, Lea, Flood 2014): the sketch's coin generator. */
-static uint64_t splitmix64_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t mix64(uint64_t x)
 {
     uint64_t s = x;
-    return splitmix64_next(&s);
+    return cairn_splitmix64(&s);
 }
 
 static bool is_number_type(cairn_type t)
@@ -227,7 +218,7 @@ static bool kll_compact_level(cairn_kll *s, unsigned h)
     /* Reserve first, so that nothing below can fail half-way. */
     if (!kll_level_reserve(&s->lv[h + 1], s->lv[h + 1].n + half))
         return false;
-    size_t off = (size_t)(splitmix64_next(&s->rng) >> 63);
+    size_t off = (size_t)(cairn_splitmix64(&s->rng) >> 63);
     /* In place: position j receives item off + 2j >= j. */
     for (size_t j = 0; j < half; j++)
         l->items[j] = l->items[off + 2 * j];
@@ -305,7 +296,7 @@ static bool kll_flush0(cairn_kll *s)
     for (size_t i = 0; i < n; i++)
         s->keys[i] = key_of(s->buf0[i]);
     uint64_t *sorted = radix_sort_u64(s->keys, s->keys + CAIRN_KLL_BUF0, n);
-    size_t off = (size_t)(splitmix64_next(&s->rng) >> 63);
+    size_t off = (size_t)(cairn_splitmix64(&s->rng) >> 63);
     double *run = s->buf0; /* the keys hold the data now, so buf0 is free */
     for (size_t j = 0; j < half; j++)
         run[j] = double_of(sorted[off + 2 * j]);
@@ -615,7 +606,7 @@ static void codes_select(uint32_t *a, size_t n, size_t k, const uint64_t *counts
     uint64_t rs = 0x746f706b2d73656cull;
     size_t lo = 0, hi = n;
     while (k > lo && k < hi && hi - lo > 1) {
-        uint32_t pivot = a[lo + (size_t)(splitmix64_next(&rs) % (uint64_t)(hi - lo))];
+        uint32_t pivot = a[lo + (size_t)(cairn_splitmix64(&rs) % (uint64_t)(hi - lo))];
         /* a[lo..lt) better, a[lt..i) == pivot, a[gt..hi) worse. */
         size_t lt = lo, i = lo, gt = hi;
         while (i < gt) {

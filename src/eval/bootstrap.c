@@ -19,59 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- generator ------------------------------------------------------------- */
-
-/* splitmix64 (Steele, Lea & Flood 2014), the seeding the xoshiro authors advise. */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void cairn_eval_rng_init(cairn_eval_rng *rng, uint64_t seed)
-{
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        rng->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t cairn_eval_rng_next(cairn_eval_rng *rng)
-{
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/*
- * Rejection sampling: 2^64 mod bound values at the bottom of the range would
- * make low results more likely, so draws below that cut are redrawn; the rest
- * split evenly into bound classes by the modulo. (-bound) % bound computes
- * 2^64 mod bound in 64-bit arithmetic.
- */
-uint64_t cairn_eval_rng_below(cairn_eval_rng *rng, uint64_t bound)
-{
-    uint64_t cut = (0 - bound) % bound;
-    for (;;) {
-        uint64_t r = cairn_eval_rng_next(rng);
-        if (r >= cut)
-            return r % bound;
-    }
-}
-
 /* ---- percentiles ------------------------------------------------------------ */
 
 /*
@@ -132,11 +79,11 @@ cairn_status cairn_bootstrap(cairn_resample_metric metric, const void *ctx, size
         idx[i] = i;
     cairn_interval r = {.estimate = metric(ctx, idx, n), .lo = NAN, .hi = NAN, .n_valid = 0};
     if (n > 0) {
-        cairn_eval_rng rng;
-        cairn_eval_rng_init(&rng, seed);
+        cairn_rng rng;
+        cairn_rng_init(&rng, seed);
         for (size_t b = 0; b < n_boot; b++) {
             for (size_t i = 0; i < n; i++)
-                idx[i] = (size_t)cairn_eval_rng_below(&rng, (uint64_t)n);
+                idx[i] = (size_t)cairn_rng_below(&rng, (uint64_t)n);
             double v = metric(ctx, idx, n);
             if (!isnan(v))
                 vals[r.n_valid++] = v;

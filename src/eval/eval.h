@@ -98,17 +98,8 @@ double cairn_resample_rmse(const void *ctx, const size_t *idx, size_t n);     /*
 double cairn_resample_mae(const void *ctx, const size_t *idx, size_t n);      /* cairn_regression_sample */
 double cairn_resample_r2(const void *ctx, const size_t *idx, size_t n);       /* cairn_regression_sample */
 
-/*
- * The bootstrap's generator, exposed so tests (and the oracle) can reproduce
- * its index stream: xoshiro256** seeded by four splitmix64 outputs of seed.
- */
-typedef struct cairn_eval_rng {
-    uint64_t s[4];
-} cairn_eval_rng;
-void cairn_eval_rng_init(cairn_eval_rng *rng, uint64_t seed);
-uint64_t cairn_eval_rng_next(cairn_eval_rng *rng);
-/* Uniform in [0, bound) without modulo bias (rejection); bound > 0. */
-uint64_t cairn_eval_rng_below(cairn_eval_rng *rng, uint64_t bound);
+/* The bootstrap draws its resample indices with cairn_rng (core.h):
+ * cairn_rng_below(rng, n) per index, seeded by cairn_rng_init(rng, seed). */
 /* numpy.percentile(v, q, method='linear') of sorted v[0..m), m > 0, q in [0, 100]. */
 double cairn_percentile_sorted(const double *v, size_t m, double q);
 

@@ -41,58 +41,6 @@ cairn_split_by cairn_split_resolve(const cairn_split_cfg *cfg)
 
 /* ---- the generator ---------------------------------------------------------------- */
 
-/* xoshiro256** (Blackman & Vigna 2018), state filled by splitmix64 as they advise. */
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias (Lemire 2019, multiply and reject). */
-static uint64_t rng_below(rng *r, uint64_t n)
-{
-    unsigned __int128 m = (unsigned __int128)rng_next(r) * n;
-    uint64_t lo = (uint64_t)m;
-    if (lo < n) {
-        uint64_t t = (0 - n) % n;
-        while (lo < t) {
-            m = (unsigned __int128)rng_next(r) * n;
-            lo = (uint64_t)m;
-        }
-    }
-    return (uint64_t)(m >> 64);
-}
 
 /* ---- typed keys ------------------------------------------------------------------- */
 
@@ -421,14 +369,14 @@ static cairn_status split_stratified(const cairn_frame *f, const cairn_split_cfg
         start[s + 1] += start[s];
     for (size_t i = 0; i < n; i++)
         rows[start[stratum[i]] + fill[stratum[i]]++] = i;
-    rng r;
-    rng_seed(&r, cfg->seed);
+    cairn_rng r;
+    cairn_rng_init(&r, cfg->seed);
     for (size_t s = 0; s < n_strata; s++) {
         size_t *p = rows + start[s], m = start[s + 1] - start[s];
         /* Fisher-Yates, then the first rows of the stratum are test, the next
          * validation: rounding per stratum keeps rates within one row. */
         for (size_t i = m; i > 1; i--) {
-            size_t j = (size_t)rng_below(&r, i);
+            size_t j = (size_t)cairn_rng_below(&r, i);
             size_t t = p[i - 1];
             p[i - 1] = p[j];
             p[j] = t;

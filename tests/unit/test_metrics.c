@@ -431,16 +431,16 @@ static void test_percentile_rng(void **state)
 
     /* xoshiro256** seeded from splitmix64(0): the first splitmix64 output of
      * seed 0 is the published 0xe220a8397b1dcdaf, which is s[0]. */
-    cairn_eval_rng g;
-    cairn_eval_rng_init(&g, 0);
+    cairn_rng g;
+    cairn_rng_init(&g, 0);
     assert_true(g.s[0] == 0xe220a8397b1dcdafULL);
     /* Rough uniformity of below(): 6 buckets, 60000 draws, each within 5%. */
     uint64_t count[6] = {0};
     for (int i = 0; i < 60000; i++)
-        count[cairn_eval_rng_below(&g, 6)]++;
+        count[cairn_rng_below(&g, 6)]++;
     for (int i = 0; i < 6; i++)
         assert_true(count[i] > 9500 && count[i] < 10500);
-    assert_int_equal(cairn_eval_rng_below(&g, 1), 0);
+    assert_int_equal(cairn_rng_below(&g, 1), 0);
 }
 
 /* Mean of x over the resample; NaN when the resample's first row is odd,
