@@ -68,4 +68,30 @@ echo "(exit code $rc; the faults were put in data rows 4, 9 and 19, counting fro
 stage "9. machine-readable output for scripts"
 "$CAIRN" --json data show churn@1 | head -c 400; echo
 
-stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (train, serve, monitor) build on it"
+stage "10. train: a pipeline spec (split by time, leakage checks, transforms, gbdt vs baseline, bootstrap intervals)"
+cat > "$DEMO/churn.spec.yaml" <<'YAML'
+name: churn
+data: churn@1
+label: churned
+positive: "Yes"
+entity: customer_id
+time: signup_time
+split: {by: time, valid: 0.1, test: 0.2}
+model: {type: gbdt, rounds: 200, max_depth: 6, learning_rate: 0.1, early_stopping: 20}
+seed: 42
+evaluation: {metrics: [auc, logloss, brier], slices: [contract, plan], bootstrap: 500}
+gates:
+  auc: {min: 0.70}
+  auc_vs_baseline: {min_delta: 0.05}
+YAML
+cat "$DEMO/churn.spec.yaml"
+run "$CAIRN" train "$DEMO/churn.spec.yaml" --verbose
+
+stage "11. the same spec with a linear model, and the two runs side by side"
+sed -e 's/^model: .*/model: {type: linear, l2: 1.0}/' "$DEMO/churn.spec.yaml" > "$DEMO/churn.linear.yaml"
+run "$CAIRN" train "$DEMO/churn.linear.yaml"
+run "$CAIRN" runs ls
+A=$("$CAIRN" --json runs ls --model churn | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"]; print(r[-1]["id"], r[0]["id"])')
+run "$CAIRN" runs compare $A
+
+stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (registry, serve, monitor) build on it"

@@ -103,5 +103,17 @@ int cmd_data_show(const cli_cmd *cmd, cli_args *a);
 int cmd_data_stats(const cli_cmd *cmd, cli_args *a);
 int cmd_contract_infer(const cli_cmd *cmd, cli_args *a);
 int cmd_contract_check(const cli_cmd *cmd, cli_args *a);
+int cmd_train(const cli_cmd *cmd, cli_args *a);
+int cmd_runs_ls(const cli_cmd *cmd, cli_args *a);
+int cmd_runs_show(const cli_cmd *cmd, cli_args *a);
+int cmd_runs_compare(const cli_cmd *cmd, cli_args *a);
+
+/* Shared by `train` and `runs show` (cmd_runs.c). */
+struct cairn_run_record;
+/* Prints a run for people: header, data and split, metrics with intervals vs the baseline,
+ * threshold and confusion, slices (small ones flagged), findings by severity, stages. */
+void cli_print_run(const struct cairn_run_record *r, FILE *out);
+/* The run as one JSON object (every field; states as their lengths and hash, not bytes). */
+void cli_run_to_json(const struct cairn_run_record *r, cairn_buf *b);
 
 #endif /* CAIRN_CLI_H */

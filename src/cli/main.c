@@ -56,6 +56,34 @@ const cli_cmd cli_commands[] = {
      "(0-based data rows). Exits 1 when there is any error. Without --contract, uses the "
      "contract saved with `contract infer --save` for the dataset's name.",
      {{"contract", 'c', "FILE", "the contract YAML", false}}, 1, 1, cmd_contract_check},
+    {"train", "SPEC.yaml [--seed N]", "split, fit, evaluate and record a training run",
+     "Reads the pipeline spec (docs/spec.md), loads the dataset version it names, removes PII "
+     "columns the saved contract flags (unless features.allow_pii lists them), splits the rows "
+     "(time, group, stratified or order), runs the leakage checks, fits the transforms and the "
+     "model on the training part (early stopping and the decision threshold on the validation "
+     "part), trains the baseline, evaluates both on the test part with bootstrap intervals, "
+     "slices and calibration, and stores the run with everything needed to reproduce it. A run "
+     "that fails is stored as failed with its error. On a terminal, each stage and the boosting "
+     "rounds show progress; elsewhere only the result is printed unless --verbose.",
+     {{"seed", 0, "N", "seed for every random choice (overrides the spec's seed)", false},
+      {"threads", 't', "N", "threads for training and evaluation (default: the spec's, else all cores)", false},
+      {"verbose", 'v', NULL, "print each stage with its duration, also when not on a terminal", false}},
+     1, 1, cmd_train},
+    {"runs ls", "[--model NAME] [--sort METRIC]", "list training runs",
+     "Newest first unless --sort orders them by a test metric of the model (best first: "
+     "highest for auc, pr_auc, r2, accuracy, ...; lowest for logloss, brier, ece, rmse, mae, mape).",
+     {{"model", 'm', "NAME", "only runs of this model name", false},
+      {"sort", 's', "METRIC", "order by this test metric, best first", false},
+      {"status", 0, "succeeded|failed", "only runs with this status", false},
+      {"limit", 'n', "N", "show at most N runs", false}},
+     0, 0, cmd_runs_ls},
+    {"runs show", "RUN", "show a run: spec, data, split, metrics with intervals, slices, findings",
+     "RUN is a run id or a unique prefix of one (at least 4 hex digits after r-).",
+     {{0}}, 1, 1, cmd_runs_show},
+    {"runs compare", "RUN RUN", "compare two runs: parameters and metrics side by side",
+     "Shows the settings that differ between the two resolved specs and every test metric of "
+     "both runs with the difference (second minus first) and whether the intervals overlap.",
+     {{0}}, 2, 2, cmd_runs_compare},
 };
 const size_t cli_n_commands = CAIRN_ARRAY_LEN(cli_commands);
 

@@ -12,6 +12,7 @@
 #define CAIRN_EVAL_H
 
 #include "core/core.h"
+#include "pipeline/pipeline.h"
 
 /* ---- binary ---------------------------------------------------------------- */
 double cairn_metric_auc(const double *score, const uint8_t *y, size_t n);
@@ -102,5 +103,119 @@ double cairn_resample_r2(const void *ctx, const size_t *idx, size_t n);       /*
  * cairn_rng_below(rng, n) per index, seeded by cairn_rng_init(rng, seed). */
 /* numpy.percentile(v, q, method='linear') of sorted v[0..m), m > 0, q in [0, 100]. */
 double cairn_percentile_sorted(const double *v, size_t m, double q);
+
+/* ---- thresholds ------------------------------------------------------------------ */
+/*
+ * The threshold of least total cost cost_fp * FP + cost_fn * FN over the
+ * distinct scores (predict 1 when p >= t), plus "above every score" (predict
+ * nothing positive, returned as the next double above the largest score,
+ * capped at 1). Ties in cost: the smallest threshold. n == 0: 0.5.
+ */
+double cairn_threshold_min_cost(const double *p, const uint8_t *y, size_t n, double cost_fp,
+                                double cost_fn);
+
+/* ---- a whole evaluation (the training pipeline's evaluate stage) --------------- */
+/*
+ * cairn_evaluate() computes every metric of the task on the evaluated rows,
+ * each with its bootstrap interval, the binary confusion metrics at the
+ * given threshold with the calibration table, and the same metrics per slice.
+ *
+ * Metric names and what they are, per task:
+ *   binary      auc, pr_auc, logloss, brier, ece (10 bins), accuracy,
+ *               precision, recall, f1 (the last four at the threshold)
+ *   regression  rmse, mae, r2, mape (only when no label is 0; else absent),
+ *               spearman
+ *   multiclass  accuracy, macro_f1, logloss
+ * Lower is better for logloss, brier, ece, rmse, mae and mape
+ * (cairn_metric_higher_is_better). Every metric has an interval: the
+ * percentile bootstrap over n_boot resamples of the rows (estimate only, lo =
+ * hi = NaN, when n_boot is 0). All metrics of one evaluation share the same
+ * resamples, so their intervals are consistent with each other; the same seed
+ * gives the same intervals on any machine and any thread count.
+ *
+ * Slices: for each slice column, the rows are grouped by the caller's group
+ * ids and every metric (with its interval, resampled within the slice) is
+ * computed per group. A group with fewer than small_slice rows, or (binary)
+ * fewer than 5 rows of either class, is flagged small; its metrics are still
+ * computed where defined. Groups with no rows are left out.
+ */
+#define CAIRN_EVAL_ECE_BINS 10
+#define CAIRN_EVAL_SMALL_SLICE 100   /* default small_slice */
+#define CAIRN_EVAL_MAX_METRICS 12
+
+bool cairn_metric_higher_is_better(const char *name);
+
+typedef struct cairn_eval_metric {
+    char name[16];          /* "auc", ... */
+    cairn_interval iv;      /* estimate NaN when undefined on these rows */
+} cairn_eval_metric;
+
+typedef struct cairn_eval_slice_input {
+    const char *column;             /* the slice column's name (borrowed) */
+    const uint32_t *group;          /* per evaluated row: its group id in [0, n_groups) */
+    size_t n_groups;
+    const char *const *group_names; /* n_groups display values ("basic", "[0, 12)", "null") */
+} cairn_eval_slice_input;
+
+typedef struct cairn_eval_slice {
+    char *column;           /* owned copies */
+    char *value;
+    size_t n;               /* rows in the group */
+    size_t n_pos;           /* binary: rows with label 1 */
+    bool small;
+    cairn_eval_metric metrics[CAIRN_EVAL_MAX_METRICS];
+    size_t n_metrics;
+} cairn_eval_slice;
+
+typedef struct cairn_eval_input {
+    cairn_task task;
+    size_t n;                       /* evaluated rows */
+    size_t n_classes;               /* multiclass: k >= 2 (score is n x k); else ignored */
+    const double *score;            /* binary: P(y = 1); regression: prediction; multiclass: n x k */
+    const double *y;                /* binary: 0/1; multiclass: class index; regression: value */
+    double threshold;               /* binary: predict 1 when score >= threshold */
+    size_t n_boot;                  /* bootstrap resamples; 0 = none */
+    uint64_t seed;
+    const cairn_eval_slice_input *slices;
+    size_t n_slices;
+    size_t small_slice;             /* 0: CAIRN_EVAL_SMALL_SLICE */
+    int threads;                    /* 0: all cores; the result never depends on it */
+} cairn_eval_input;
+
+typedef struct cairn_eval_result {
+    cairn_task task;
+    size_t n;
+    size_t n_pos;                   /* binary */
+    cairn_eval_metric metrics[CAIRN_EVAL_MAX_METRICS];
+    size_t n_metrics;
+    cairn_binary_at at;             /* binary: at the input threshold */
+    uint64_t ece_count[CAIRN_EVAL_ECE_BINS];     /* binary: the reliability table */
+    double ece_mean_p[CAIRN_EVAL_ECE_BINS];
+    double ece_rate[CAIRN_EVAL_ECE_BINS];
+    cairn_eval_slice *slices;       /* owned, n_slices of them, by slice column then group id */
+    size_t n_slices;
+} cairn_eval_result;
+
+/*
+ * Evaluates; *out (zeroed or reset by the caller) receives the result, owned
+ * by the caller (cairn_eval_result_reset). Errors: CAIRN_EINVAL (no rows, bad
+ * shapes, labels out of range, a group id out of range, NaN scores),
+ * CAIRN_ENOMEM.
+ */
+cairn_status cairn_evaluate(const cairn_eval_input *in, cairn_eval_result *out, cairn_error *err);
+void cairn_eval_result_reset(cairn_eval_result *r);
+/* The metric's estimate, NaN when the result has no such metric or it is undefined. */
+double cairn_eval_get(const cairn_eval_result *r, const char *name);
+const cairn_eval_metric *cairn_eval_find(const cairn_eval_result *r, const char *name);
+/*
+ * Appends the result as JSON to b:
+ *   {"task":"binary","n":N,"n_pos":P,
+ *    "metrics":{"auc":{"estimate":E,"lo":L,"hi":H,"n_valid":V},...},   (NaN as null)
+ *    "threshold":T,"confusion":{"tp":..,"fp":..,"tn":..,"fn":..},       (binary)
+ *    "calibration":[{"lo":0,"hi":0.1,"count":C,"mean_p":M,"rate":R},...], (binary)
+ *    "slices":[{"column":..,"value":..,"n":..,"n_pos":..,"small":false,"metrics":{...}},...]}
+ * Keys in this order; metrics in the order of the table above.
+ */
+void cairn_eval_result_to_json(const cairn_eval_result *r, cairn_buf *b);
 
 #endif /* CAIRN_EVAL_H */

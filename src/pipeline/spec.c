@@ -886,10 +886,10 @@ static void spec_defaults(cairn_spec *s)
     s->split_valid = 0.1;
     s->split_test = 0.2;
     s->model_type = CAIRN_SPEC_MODEL_GBDT;
-    s->gbdt.rounds = 100;
-    s->gbdt.max_depth = 6;
+    s->gbdt.rounds = 500;
+    s->gbdt.max_depth = 4;
     s->gbdt.learning_rate = 0.1;
-    s->gbdt.early_stopping = 0;
+    s->gbdt.early_stopping = 30;
     s->gbdt.min_child_weight = 1.0;
     s->gbdt.subsample = 1.0;
     s->gbdt.colsample_bytree = 1.0;

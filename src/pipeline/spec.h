@@ -67,10 +67,10 @@ typedef struct cairn_spec_gate {
 } cairn_spec_gate;
 
 typedef struct cairn_spec_gbdt {
-    int64_t rounds;               /* >= 1; default 100 */
-    int64_t max_depth;            /* 1..64; default 6 */
+    int64_t rounds;               /* >= 1; default 500 */
+    int64_t max_depth;            /* 1..64; default 4 */
     double learning_rate;         /* (0, 1]; default 0.1 */
-    int64_t early_stopping;       /* rounds without improvement; 0 = off (default) */
+    int64_t early_stopping;       /* rounds without improvement; 0 = off; default 30 */
     double min_child_weight;      /* >= 0; default 1 */
     double subsample;             /* (0, 1]; default 1 */
     double colsample_bytree;      /* (0, 1]; default 1 */

@@ -1,7 +1,8 @@
 /*
  * home.c -- the home directory: creating and opening it, its SQLite
- * database (schema, pragmas, schema-version check), where its objects live,
- * and the names used to refer to what it holds (NAME, NAME@N).
+ * database (schema, pragmas, schema-version check and the upgrade of an
+ * older home), where its objects live, and the names used to refer to what
+ * it holds (NAME, NAME@N).
  *
  * Durability choices: the database runs in WAL mode with synchronous=FULL.
  * With NORMAL, WAL mode stays consistent after a power loss but may lose the
@@ -28,10 +29,14 @@
 #include <unistd.h>
 
 /*
- * Version 1 of the schema. Later modules (runs, models, aliases, audit) add
- * their tables here and bump CAIRN_HOME_SCHEMA_VERSION with a migration.
+ * The schema, one step per version: a home at version v has had steps
+ * 0..v-1 applied. A new home gets every step in one transaction; an older one
+ * gets the missing steps when it is opened (upgrade_schema). A step is only
+ * ever appended, never edited: a home made by an older build must end up with
+ * exactly the tables a new one has. Later modules (models, aliases, audit)
+ * add a step and bump CAIRN_HOME_SCHEMA_VERSION.
  */
-static const char schema_sql[] =
+static const char schema_v1_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
     " key TEXT PRIMARY KEY,"
     " value TEXT NOT NULL);"
@@ -48,6 +53,50 @@ static const char schema_sql[] =
     " created_at TEXT NOT NULL,"
     " PRIMARY KEY (name, version));"
     "CREATE INDEX IF NOT EXISTS datasets_by_hash ON datasets(hash);";
+
+/* Version 2: the experiment-tracking store (runs.c). */
+static const char schema_v2_sql[] =
+    "CREATE TABLE IF NOT EXISTS runs("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " model TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('succeeded', 'failed')),"
+    " error TEXT,"
+    " started_at TEXT NOT NULL,"
+    " finished_at TEXT,"
+    " duration_s REAL,"
+    " spec_text TEXT,"
+    " spec_json TEXT,"
+    " seed INTEGER,"
+    " dataset_name TEXT,"
+    " dataset_version INTEGER,"
+    " dataset_hash TEXT,"
+    " contract_hash TEXT,"
+    " code_version TEXT,"
+    " build_json TEXT,"
+    " stages_json TEXT,"
+    " split_json TEXT,"
+    " eval_json TEXT,"
+    " findings_json TEXT,"
+    " gates_json TEXT,"
+    " model_type TEXT,"
+    " transform_state BLOB,"
+    " model_state BLOB,"
+    " baseline_state BLOB,"
+    " state_hash TEXT);"
+    "CREATE INDEX IF NOT EXISTS runs_by_started ON runs(started_at, id);"
+    "CREATE INDEX IF NOT EXISTS runs_by_model ON runs(model, started_at);"
+    "CREATE TABLE IF NOT EXISTS run_metrics("
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " estimate REAL,"
+    " lo REAL,"
+    " hi REAL,"
+    " PRIMARY KEY (run_id, name));"
+    "CREATE INDEX IF NOT EXISTS run_metrics_by_name ON run_metrics(name, estimate);";
+
+static const char *const schema_steps[] = {schema_v1_sql, schema_v2_sql};
+_Static_assert(sizeof schema_steps / sizeof *schema_steps == CAIRN_HOME_SCHEMA_VERSION,
+               "one schema step per schema version");
 
 cairn_status cairn_home_sql_error(sqlite3 *db, int rc, const char *where, const char *what,
                                   cairn_error *err)
@@ -223,11 +272,16 @@ static cairn_status db_configure(cairn_home *h, cairn_error *err)
                            "cannot configure the registry", err);
 }
 
-/* Checks meta.schema_version against what this build understands. */
-static cairn_status check_schema(cairn_home *h, cairn_error *err)
+/*
+ * Reads meta.schema_version: *present is false when the row is missing.
+ * A database without a meta table is not a registry (CAIRN_ECORRUPT).
+ */
+static cairn_status read_version(cairn_home *h, bool *present, long *v, cairn_error *err)
 {
     sqlite3_stmt *s = NULL;
     cairn_status st = CAIRN_OK;
+    *present = false;
+    *v = 0;
     int rc = sqlite3_prepare_v2(h->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
                                 &s, NULL);
     if (rc != SQLITE_OK) {
@@ -239,29 +293,89 @@ static cairn_status check_schema(cairn_home *h, cairn_error *err)
         goto done;
     }
     rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        st = cairn_error_set(err, CAIRN_ECORRUPT, h->db_path,
-                             "not a cairn registry (no schema_version)");
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
+    if (rc == SQLITE_ROW) {
+        *present = true;
+        *v = (long)sqlite3_column_int64(s, 0);
+    } else if (rc != SQLITE_DONE) {
         st = cairn_home_sql_error(h->db, rc, h->db_path, "cannot read the registry", err);
-        goto done;
-    }
-    long v = sqlite3_column_int(s, 0);
-    if (v != CAIRN_HOME_SCHEMA_VERSION) {
-        st = cairn_error_set(err, CAIRN_ECORRUPT, h->db_path,
-                             v > CAIRN_HOME_SCHEMA_VERSION
-                                 ? "registry schema version %ld is newer than this cairn "
-                                   "supports (%d); upgrade cairn"
-                                 : "registry schema version %ld is not supported (this cairn "
-                                   "uses %d)",
-                             v, CAIRN_HOME_SCHEMA_VERSION);
-        goto done;
     }
 done:
     sqlite3_finalize(s);
     return st;
+}
+
+/* Applies schema steps from..CAIRN_HOME_SCHEMA_VERSION-1 and records the new
+ * version, inside the caller's write transaction. */
+static cairn_status apply_steps(cairn_home *h, long from, const char *what, cairn_error *err)
+{
+    char sql[128];
+    cairn_status st = CAIRN_OK;
+    for (long i = from; i < CAIRN_HOME_SCHEMA_VERSION && st == CAIRN_OK; i++)
+        st = cairn_home_exec(h, schema_steps[i], what, err);
+    if (st != CAIRN_OK)
+        return st;
+    snprintf(sql, sizeof sql,
+             "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')",
+             CAIRN_HOME_SCHEMA_VERSION);
+    return cairn_home_exec(h, sql, what, err);
+}
+
+/*
+ * Brings a home of an older schema version up to this build's, in one
+ * IMMEDIATE transaction: a crash leaves the old version whole, and of two
+ * processes opening the same old home at once, the second waits for the
+ * first's write lock (busy timeout), then reads the version again, finds it
+ * current and changes nothing. CAIRN_TEST_CRASH_AT=upgrade-before-commit
+ * exits inside the transaction (crash tests).
+ */
+static cairn_status upgrade_schema(cairn_home *h, cairn_error *err)
+{
+    static const char what[] = "cannot upgrade the registry schema";
+    bool present;
+    long v;
+    cairn_status st = cairn_home_exec(h, "BEGIN IMMEDIATE", what, err);
+    if (st != CAIRN_OK)
+        return st;
+    if ((st = read_version(h, &present, &v, err)) != CAIRN_OK)
+        goto done;
+    if (present && v >= 1 && v < CAIRN_HOME_SCHEMA_VERSION &&
+        (st = apply_steps(h, v, what, err)) != CAIRN_OK)
+        goto done;
+    cairn_home_crash_point("upgrade-before-commit");
+    st = cairn_home_exec(h, "COMMIT", what, err);
+done:
+    if (st != CAIRN_OK && !sqlite3_get_autocommit(h->db))
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/*
+ * Checks meta.schema_version against what this build understands; an older
+ * supported version (1..CAIRN_HOME_SCHEMA_VERSION-1) is upgraded first.
+ */
+static cairn_status check_schema(cairn_home *h, cairn_error *err)
+{
+    bool present;
+    long v;
+    cairn_status st = read_version(h, &present, &v, err);
+    if (st == CAIRN_OK && present && v >= 1 && v < CAIRN_HOME_SCHEMA_VERSION) {
+        if ((st = upgrade_schema(h, err)) == CAIRN_OK)
+            st = read_version(h, &present, &v, err);
+    }
+    if (st != CAIRN_OK)
+        return st;
+    if (!present)
+        return cairn_error_set(err, CAIRN_ECORRUPT, h->db_path,
+                               "not a cairn registry (no schema_version)");
+    if (v != CAIRN_HOME_SCHEMA_VERSION)
+        return cairn_error_set(err, CAIRN_ECORRUPT, h->db_path,
+                               v > CAIRN_HOME_SCHEMA_VERSION
+                                   ? "registry schema version %ld is newer than this cairn "
+                                     "supports (%d); upgrade cairn"
+                                   : "registry schema version %ld is not supported (this cairn "
+                                     "uses %d)",
+                               v, CAIRN_HOME_SCHEMA_VERSION);
+    return CAIRN_OK;
 }
 
 /* Allocates a handle for dir with its derived paths (no database yet). */
@@ -306,10 +420,12 @@ static cairn_status db_open(cairn_home *h, bool create, cairn_error *err)
 
 CAIRN_API cairn_status cairn_home_init(const char *dir, cairn_error *err)
 {
+    static const char what[] = "cannot create the registry schema";
     cairn_home *h = NULL;
     char *sql = NULL;
     char now[32];
-    bool in_tx = false;
+    bool in_tx = false, present;
+    long v;
     dir = cairn_home_resolve(dir);
     cairn_status st = cairn_mkdirs(dir, err);
     if (st != CAIRN_OK)
@@ -323,12 +439,13 @@ CAIRN_API cairn_status cairn_home_init(const char *dir, cairn_error *err)
     if ((st = db_open(h, true, err)) != CAIRN_OK || (st = db_configure(h, err)) != CAIRN_OK)
         goto done;
 
-    /* Schema and meta rows in one transaction: a second init (or a racing
-     * one) finds everything in place and changes nothing. */
+    /* Schema and meta rows in one transaction: a new home gets every step at
+     * once; a second init (or a racing one) finds the version row and leaves
+     * the upgrade of an older home, or the refusal of a newer one, to
+     * check_schema below. */
     cairn_now_iso(now, sizeof now);
-    sql = sqlite3_mprintf("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '%d');"
-                          "INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', %Q);",
-                          CAIRN_HOME_SCHEMA_VERSION, now);
+    sql = sqlite3_mprintf("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', %Q);",
+                          now);
     if (!sql) {
         st = cairn_error_set(err, CAIRN_ENOMEM, dir, "out of memory");
         goto done;
@@ -336,9 +453,13 @@ CAIRN_API cairn_status cairn_home_init(const char *dir, cairn_error *err)
     if ((st = cairn_home_exec(h, "BEGIN IMMEDIATE", "cannot create the registry", err)) != CAIRN_OK)
         goto done;
     in_tx = true;
-    if ((st = cairn_home_exec(h, schema_sql, "cannot create the registry schema", err)) != CAIRN_OK ||
-        (st = cairn_home_exec(h, sql, "cannot create the registry", err)) != CAIRN_OK ||
-        (st = cairn_home_exec(h, "COMMIT", "cannot create the registry", err)) != CAIRN_OK)
+    if ((st = cairn_home_exec(h, schema_v1_sql, what, err)) != CAIRN_OK ||
+        (st = read_version(h, &present, &v, err)) != CAIRN_OK)
+        goto done;
+    if (!present && ((st = apply_steps(h, 1, what, err)) != CAIRN_OK ||
+                     (st = cairn_home_exec(h, sql, "cannot create the registry", err)) != CAIRN_OK))
+        goto done;
+    if ((st = cairn_home_exec(h, "COMMIT", "cannot create the registry", err)) != CAIRN_OK)
         goto done;
     in_tx = false;
     st = check_schema(h, err);

@@ -254,7 +254,7 @@ static void test_init_and_open(void **state)
     integrity_ok(h);
 
     /* A newer schema is refused with a clear message. */
-    assert_int_equal(sqlite3_exec(h->db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+    assert_int_equal(sqlite3_exec(h->db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     cairn_home_close(h);
