@@ -94,4 +94,11 @@ run "$CAIRN" runs ls
 A=$("$CAIRN" --json runs ls --model churn | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"]; print(r[-1]["id"], r[0]["id"])')
 run "$CAIRN" runs compare $A
 
+stage "12. a leak is caught: a copy of the data with a column recorded after the outcome"
+awk -F, -v OFS=, 'NR == 1 { print $0, "retention_offer"; next } { print $0, ($NF == "Yes" ? "made" : "none") }' \
+    "$DEMO/churn.csv" > "$DEMO/churn_leaky.csv"
+run "$CAIRN" data add "$DEMO/churn_leaky.csv" --name churn_leaky
+sed -e 's/^data: churn@1/data: churn_leaky/' "$DEMO/churn.spec.yaml" > "$DEMO/churn.leaky.yaml"
+"$CAIRN" train "$DEMO/churn.leaky.yaml" | sed -n '/^findings/,/^stages/p'
+
 stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (registry, serve, monitor) build on it"

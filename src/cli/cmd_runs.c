@@ -604,8 +604,11 @@ static void print_findings(const run_json *j, FILE *out)
 {
     static const char *const sev[] = {"critical", "high", "medium", "low", "info"};
     const size_t n_sev = sizeof sev / sizeof sev[0];
-    if (cJSON_GetArraySize(j->findings) == 0)
+    if (cJSON_GetArraySize(j->findings) == 0) {
+        if (j->findings)
+            fprintf(out, "\nfindings  none: no leakage, PII or split problem found\n");
         return;
+    }
     fprintf(out, "\nfindings\n");
     /* One pass per known severity, then one for anything else. */
     for (size_t k = 0; k <= n_sev; k++) {

@@ -228,9 +228,9 @@ static cairn_status choose_features(run_ctx *c, cairn_error *err)
                      fl->items[i], cairn_pii_name(pii));
             cairn_status st = cairn_findings_add(
                 &c->findings, CAIRN_SEV_INFO, "pii_excluded", fl->items[i], NAN, what,
-                "personal data in a model is a privacy and compliance risk and rarely "
-                "generalises",
-                "nothing to do; list it in features.allow_pii only with a documented reason");
+                "Personal data in a model is a privacy and compliance risk and rarely "
+                "generalises.",
+                "Nothing to do; list it in features.allow_pii only with a documented reason.");
             if (st != CAIRN_OK)
                 return cairn_error_set(err, st, "train", "out of memory");
             continue;
@@ -415,8 +415,8 @@ static cairn_status do_split(run_ctx *c, cairn_error *err)
         snprintf(what, sizeof what, "%zu rows have no label value and were left out", c->n_unlabeled);
         st = cairn_findings_add(&c->findings, CAIRN_SEV_LOW, "unlabeled_rows", c->spec->label,
                                 (double)c->n_unlabeled, what,
-                                "rows without a label cannot be learned from or evaluated",
-                                "check why the label is missing; it may hide a selection bias");
+                                "Rows without a label cannot be learned from or evaluated.",
+                                "Check why the label is missing; it may hide a selection bias.");
         if (st != CAIRN_OK)
             return cairn_error_set(err, st, "train", "out of memory");
     }
@@ -818,10 +818,10 @@ static cairn_status check_perfect(run_ctx *c, const cairn_eval_result *r, cairn_
              metric, v, limit);
     cairn_status st = cairn_findings_add(
         &c->findings, CAIRN_SEV_HIGH, "implausible_test_score", "", v, what,
-        "real-world targets are rarely this predictable; such a score usually means a feature "
-        "carries the answer (a leak) or test rows repeat training rows",
-        "look at the features with the largest importance and at the critical findings; "
-        "drop any feature that is only known after the label");
+        "Real-world targets are rarely this predictable; such a score usually means a feature "
+        "carries the answer (a leak) or test rows repeat training rows.",
+        "Look at the features with the largest importance and at the critical findings; "
+        "drop any feature that is only known after the label.");
     return st == CAIRN_OK ? CAIRN_OK : cairn_error_set(err, st, "train", "out of memory");
 }
 

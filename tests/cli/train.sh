@@ -72,6 +72,15 @@ expect_eq "$H1" "$(json 'j["states"]["state_hash"]')" "one thread gives the same
 run "$CAIRN" train "$T/spec.yaml" --verbose
 expect_match 'transform' "$ERR" "--verbose lists stages"
 
+# On a terminal (a pseudo-terminal from script(1)): stage lines and a boosting bar with rate and ETA.
+if command -v script >/dev/null; then
+  TERM=dumb script -qec "\"$CAIRN\" train \"$T/spec.yaml\"" /dev/null > "$T/tty.out" 2>&1
+  expect_match 'boosting \[.*rounds/s +ETA' "$(tr '\r' '\n' < "$T/tty.out")" "progress bar with rate and ETA on a terminal"
+  expect_match 'leakage +[0-9.]+ s' "$(cat "$T/tty.out")" "a line per stage on a terminal"
+else
+  echo "note: script(1) not found; terminal progress not tested"
+fi
+
 # Linear model with one-hot features; regression and multiclass tasks.
 sed -e 's/model: .*/model: {type: linear, l2: 1.0}/' "$T/spec.yaml" > "$T/linear.yaml"
 run "$CAIRN" --json train "$T/linear.yaml"
