@@ -3,16 +3,19 @@
  * exports the result into our own format (cairn_trees, tree.c).
  *
  * Training: the inputs are checked (labels fit the task, no infinities,
- * category codes are integers below their level count), copied to float32
- * (what XGBoost's DMatrix holds), and boosted one round at a time with
+ * category codes are integers below their level count), handed to XGBoost
+ * in place (the training part as a QuantileDMatrix of binned values, see
+ * "Feeding XGBoost" below), and boosted one round at a time with
  * tree_method=hist, a fixed seed and a fixed thread count, which makes
  * XGBoost deterministic. Early stopping is ours: after each round the
  * validation metric is read back from XGBoosterEvalOneIter, the best round
  * is remembered, and training stops after `early_stopping` rounds without a
  * strict improvement. The booster is then sliced to the rounds up to the
- * best one, saved as JSON and parsed (cJSON) into flat arrays. Nodes are
- * renumbered in depth-first preorder so that every child has a larger index
- * than its parent, the invariant tree.c's validator demands.
+ * best one, saved as JSON and parsed into flat arrays, one tree at a time
+ * (cJSON per tree: a DOM of the whole model would take several times its
+ * text). Nodes are renumbered in depth-first preorder so that every child
+ * has a larger index than its parent, the invariant tree.c's validator
+ * demands.
  *
  * XGBoost's own allocations are outside cairn_malloc; the fault-injection
  * tests only cover ours.
@@ -21,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +112,8 @@ static cairn_status json_long_array(const cJSON *a, long **out, int *n_out)
 /* One XGBoost tree, read into arrays of its own numbering. */
 typedef struct xtree {
     long *left, *right, *feat, *deflt, *stype, *cats, *cat_nodes, *cat_seg, *cat_size;
+    float *cond;               /* split_conditions: thresholds and leaf weights */
     int n, n_cats, n_cat_nodes;
-    const cJSON *cond;
 } xtree;
 
 static void xtree_reset(xtree *x)
@@ -123,6 +127,7 @@ static void xtree_reset(xtree *x)
     cairn_free(x->cat_nodes);
     cairn_free(x->cat_seg);
     cairn_free(x->cat_size);
+    cairn_free(x->cond);
     memset(x, 0, sizeof *x);
 }
 
@@ -146,31 +151,35 @@ static cairn_status xtree_read(const cJSON *j, xtree *x, cairn_error *err)
             return cairn_error_set(err, st, "xgboost json", "tree array %s missing or malformed",
                                    keys[k]);
     }
-    x->cond = cJSON_GetObjectItemCaseSensitive(j, "split_conditions");
-    n5 = cJSON_IsArray(x->cond) ? cJSON_GetArraySize(x->cond) : -1;
+    const cJSON *cond = cJSON_GetObjectItemCaseSensitive(j, "split_conditions");
+    n5 = cJSON_IsArray(cond) ? cJSON_GetArraySize(cond) : -1;
     if (x->n < 1 || n1 != x->n || n2 != x->n || n3 != x->n || n4 != x->n || n5 != x->n ||
         ns1 != x->n_cat_nodes || ns2 != x->n_cat_nodes)
         return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "tree arrays differ in length");
+    x->cond = cairn_calloc((size_t)x->n, sizeof *x->cond);
+    if (!x->cond)
+        return cairn_error_set(err, CAIRN_ENOMEM, "xgboost json", "out of memory");
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cond) {
+        double d;
+        if (!json_number(e, &d))
+            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "bad split condition");
+        x->cond[i++] = (float)d;
+    }
     return CAIRN_OK;
 }
 
 /*
  * Copies xtree x into t's nodes starting at *next, in depth-first preorder
- * from the root (node 0). stack has room for x->n entries (pairs of xgboost
- * node id and our parent slot). Counts categories into *next_cat.
+ * from the root (node 0). stack has room for 6 entries per node of x plus 6
+ * (xgboost node id, our parent slot, left or right). Counts categories into
+ * *next_cat.
  */
 static cairn_status xtree_emit(const xtree *x, cairn_trees *t, uint32_t n_features,
-                               uint32_t *next, uint32_t *next_cat, long *stack, float *cond,
-                               cairn_error *err)
+                               uint32_t *next, uint32_t *next_cat, long *stack, cairn_error *err)
 {
-    int i = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, x->cond) {
-        double d;
-        if (!json_number(e, &d))
-            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "bad split condition");
-        cond[i++] = (float)d;
-    }
+    const float *cond = x->cond;
     /* stack entries: xgboost node id, our parent index (or -1), whether left. */
     long sp = 0;
     stack[sp++] = 0;
@@ -213,9 +222,13 @@ static cairn_status xtree_emit(const xtree *x, cairn_trees *t, uint32_t n_featur
                         (c > s && x->cats[c] <= x->cats[c - 1]))
                         return cairn_error_set(err, CAIRN_EINPUT, "xgboost json",
                                                "bad category set");
-                    if (t->cats)
-                        t->cats[*next_cat] = (uint32_t)x->cats[c];
-                    (*next_cat)++;
+                    /* t->n_cats is the room allocated (every tree's sets
+                     * together) until the end; nodes sharing a segment could
+                     * ask for more. */
+                    if (*next_cat >= t->n_cats)
+                        return cairn_error_set(err, CAIRN_EINPUT, "xgboost json",
+                                               "category sets overlap");
+                    t->cats[(*next_cat)++] = (uint32_t)x->cats[c];
                 }
             }
         }
@@ -230,6 +243,148 @@ static cairn_status xtree_emit(const xtree *x, cairn_trees *t, uint32_t n_featur
     return CAIRN_OK;
 }
 
+/*
+ * A light scan of JSON text, enough to cut the model into pieces: the trees
+ * are parsed one at a time, so the cJSON tree of the whole model (tens of
+ * bytes per number, several times the text) never exists at once.
+ */
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* s[i] is '"': the index just past the closing quote, or len if none. */
+static size_t skip_string(const char *s, size_t i, size_t len)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* s[i] is '[' or '{': the index just past its matching bracket, or 0 if it
+ * is not closed before len. Only brackets are balanced; cJSON checks the
+ * rest. */
+static size_t skip_container(const char *s, size_t i, size_t len)
+{
+    size_t depth = 0;
+    while (i < len) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, i, len);
+            continue;
+        }
+        if (c == '[' || c == '{') {
+            depth++;
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0)
+                return i + 1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* The first member named "trees" whose value is an array: its text is
+ * s[*b .. *e). False when there is none or it is not closed. */
+static bool find_trees_array(const char *s, size_t len, size_t *b, size_t *e)
+{
+    static const char key[] = "\"trees\"";
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] != '"') {
+            i++;
+            continue;
+        }
+        size_t end = skip_string(s, i, len);
+        bool match = end - i == sizeof key - 1 && memcmp(s + i, key, sizeof key - 1) == 0;
+        i = end;
+        if (!match)
+            continue;
+        while (i < len && json_space(s[i]))
+            i++;
+        if (i >= len || s[i] != ':')
+            continue;
+        i++;
+        while (i < len && json_space(s[i]))
+            i++;
+        if (i >= len || s[i] != '[')
+            continue;
+        *b = i;
+        *e = skip_container(s, i, len);
+        return *e > 0;
+    }
+    return false;
+}
+
+/*
+ * Calls fn on each element of the array s[b .. e) (the brackets included)
+ * with its text; counts them into *n. Elements must be objects.
+ */
+typedef cairn_status (*element_fn)(void *ctx, const char *p, size_t n, cairn_error *err);
+
+static cairn_status each_element(const char *s, size_t b, size_t e, element_fn fn, void *ctx,
+                                 size_t *n, cairn_error *err)
+{
+    size_t i = b + 1, count = 0;
+    e--; /* the closing ']' */
+    while (i < e && json_space(s[i]))
+        i++;
+    while (i < e) {
+        if (s[i] != '{')
+            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "a tree is not an object");
+        size_t end = skip_container(s, i, e);
+        if (end == 0 || s[end - 1] != '}')
+            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "unbalanced tree object");
+        if (fn) {
+            cairn_status st = fn(ctx, s + i, end - i, err);
+            if (st != CAIRN_OK)
+                return st;
+        }
+        count++;
+        i = end;
+        while (i < e && json_space(s[i]))
+            i++;
+        if (i == e)
+            break;
+        /* A comma and then another element. */
+        if (s[i] != ',')
+            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "bad trees array");
+        i++;
+        while (i < e && json_space(s[i]))
+            i++;
+        if (i == e)
+            return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "bad trees array");
+    }
+    *n = count;
+    return CAIRN_OK;
+}
+
+/* Parses one tree object into the next free xtree. */
+typedef struct tree_reader {
+    xtree *xs;
+    size_t cap, n_read;
+} tree_reader;
+
+static cairn_status read_tree(void *ctx, const char *p, size_t n, cairn_error *err)
+{
+    tree_reader *r = ctx;
+    if (r->n_read >= r->cap)
+        return cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "bad trees array");
+    cJSON *j = cJSON_ParseWithLength(p, n);
+    if (!j)
+        return cairn_error_set(err, CAIRN_EINPUT, "xgboost json",
+                               "a tree is not JSON (or out of memory)");
+    cairn_status st = xtree_read(j, &r->xs[r->n_read], err);
+    r->n_read++;
+    cJSON_Delete(j);
+    return st;
+}
+
 cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_task task,
                                            uint32_t n_features, cairn_trees **out,
                                            cairn_error *err)
@@ -237,10 +392,8 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
     *out = NULL;
     cairn_status st = CAIRN_OK;
     cairn_trees *t = NULL;
-    xtree *xs = NULL;
+    tree_reader rd = {0};
     long *stack = NULL;
-    float *cond = NULL;
-    int n_trees = 0, n_read = 0;
     cJSON *root = NULL;
     char *text = cairn_malloc(len + 1);
     if (!text) {
@@ -266,6 +419,32 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
             i += 2;
         }
     }
+    /* The trees, one at a time; then their array is blanked to "[]" and the
+     * rest of the model (small) is parsed whole. */
+    size_t tb, te, n_trees = 0;
+    if (!find_trees_array(text, len, &tb, &te)) {
+        st = cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "not an XGBoost gbtree model");
+        goto done;
+    }
+    st = each_element(text, tb, te, NULL, NULL, &n_trees, err);
+    if (st != CAIRN_OK)
+        goto done;
+    if (n_trees >= UINT32_MAX) {
+        st = cairn_error_set(err, CAIRN_ETOOBIG, "xgboost json", "model too large");
+        goto done;
+    }
+    rd.cap = n_trees;
+    rd.xs = cairn_calloc(n_trees + 1, sizeof *rd.xs);
+    if (!rd.xs) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, "xgboost json", "out of memory");
+        goto done;
+    }
+    st = each_element(text, tb, te, read_tree, &rd, &n_trees, err);
+    if (st != CAIRN_OK)
+        goto done;
+    text[tb] = '[';
+    text[tb + 1] = ']';
+    memset(text + tb + 2, ' ', te - tb - 2);
     root = cJSON_ParseWithLength(text, len);
     if (!root) {
         st = cairn_error_set(err, CAIRN_EINPUT, "xgboost json", "not JSON (or out of memory)");
@@ -275,11 +454,12 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
     static const char *const k_info[] = {"learner", "gradient_booster", "model", "tree_info"};
     static const char *const k_base[] = {"learner", "learner_model_param", "base_score"};
     static const char *const k_ncls[] = {"learner", "learner_model_param", "num_class"};
+    /* The blanked array must be the model's own trees. */
     const cJSON *trees = json_path(root, k_trees, 4);
     const cJSON *info = json_path(root, k_info, 4);
     double base_score, num_class;
-    if (!cJSON_IsArray(trees) || !cJSON_IsArray(info) ||
-        cJSON_GetArraySize(trees) != cJSON_GetArraySize(info) ||
+    if (!cJSON_IsArray(trees) || cJSON_GetArraySize(trees) != 0 || !cJSON_IsArray(info) ||
+        (size_t)cJSON_GetArraySize(info) != n_trees ||
         !json_number(json_path(root, k_base, 3), &base_score) || !isfinite(base_score) ||
         !json_number(json_path(root, k_ncls, 3), &num_class) || num_class < 0 ||
         num_class > CAIRN_TREES_MAX_CLASSES) {
@@ -287,24 +467,13 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
         goto done;
     }
     uint32_t n_outputs = task == CAIRN_TASK_MULTICLASS ? (uint32_t)num_class : 1;
-    n_trees = cJSON_GetArraySize(trees);
-    xs = cairn_calloc((size_t)n_trees + 1, sizeof *xs);
-    if (!xs) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, "xgboost json", "out of memory");
-        goto done;
-    }
     uint64_t total_nodes = 0, total_cats = 0;
     int max_nodes = 1;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, trees) {
-        st = xtree_read(e, &xs[n_read], err);
-        n_read++;
-        if (st != CAIRN_OK)
-            goto done;
-        total_nodes += (uint64_t)xs[n_read - 1].n;
-        total_cats += (uint64_t)xs[n_read - 1].n_cats;
-        if (xs[n_read - 1].n > max_nodes)
-            max_nodes = xs[n_read - 1].n;
+    for (size_t k = 0; k < n_trees; k++) {
+        total_nodes += (uint64_t)rd.xs[k].n;
+        total_cats += (uint64_t)rd.xs[k].n_cats;
+        if (rd.xs[k].n > max_nodes)
+            max_nodes = rd.xs[k].n;
     }
     if (total_nodes >= UINT32_MAX || total_cats >= UINT32_MAX) {
         st = cairn_error_set(err, CAIRN_ETOOBIG, "xgboost json", "model too large");
@@ -313,8 +482,7 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
     /* Every visit of a split pushes 6 entries and visits are capped at the
      * node count, so 6 per node (plus the root's 3) always suffice. */
     stack = cairn_calloc((size_t)max_nodes * 6 + 6, sizeof *stack);
-    cond = cairn_calloc((size_t)max_nodes, sizeof *cond);
-    if (!stack || !cond) {
+    if (!stack) {
         st = cairn_error_set(err, CAIRN_ENOMEM, "xgboost json", "out of memory");
         goto done;
     }
@@ -338,7 +506,8 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
         t->base_margin = (float)base_score;
     }
     uint32_t next = 0, next_cat = 0;
-    int k = 0;
+    size_t k = 0;
+    const cJSON *e;
     cJSON_ArrayForEach(e, info) {
         double cls;
         if (!json_number(e, &cls) || cls < 0 || cls >= (double)n_outputs || cls != floor(cls)) {
@@ -347,7 +516,7 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
         }
         t->tree_class[k] = (uint32_t)cls;
         t->tree_first[k] = next;
-        st = xtree_emit(&xs[k], t, n_features, &next, &next_cat, stack, cond, err);
+        st = xtree_emit(&rd.xs[k], t, n_features, &next, &next_cat, stack, err);
         if (st != CAIRN_OK)
             goto done;
         k++;
@@ -363,11 +532,10 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
             err->code = st;
     }
 done:
-    for (int i = 0; i < n_read; i++)
-        xtree_reset(&xs[i]);
-    cairn_free(xs);
+    for (size_t i = 0; i < rd.n_read; i++)
+        xtree_reset(&rd.xs[i]);
+    cairn_free(rd.xs);
     cairn_free(stack);
-    cairn_free(cond);
     cJSON_Delete(root);
     cairn_free(text);
     if (st != CAIRN_OK)
@@ -420,53 +588,137 @@ static cairn_status check_part(const double *x, const double *y, size_t n, size_
     return CAIRN_OK;
 }
 
-/* A DMatrix of n x d doubles (as float32) with labels and feature types. */
-static cairn_status make_dmatrix(const double *x, const double *y, size_t n, size_t d,
-                                 const uint32_t *cat_levels, int threads, DMatrixHandle *out,
-                                 cairn_error *err)
+/*
+ * Feeding XGBoost. The doubles are handed over in place through NumPy's
+ * __array_interface__ (typestr f8): XGBoost reads each value and rounds it
+ * to float32 itself, which is the same rounding as a C cast, so no float
+ * copy of the matrix is made here. The training matrix is a QuantileDMatrix
+ * (XGBoost's IterativeDMatrix): built from one batch through a proxy, it
+ * holds only the quantized bins (about a byte per cell) and never the CSR
+ * copy of every value that a plain DMatrix keeps. The validation part is
+ * only ever predicted on, so it is a plain DMatrix of its raw values; its
+ * metric is then the one our exported model gives on those rows.
+ */
+
+/* JSON __array_interface__ of a C-contiguous float64 array: n x d, or a
+ * vector of n when d is 0. */
+static void array_interface(char *buf, size_t cap, const double *p, size_t n, size_t d)
+{
+    const uint16_t probe = 1;
+    char order = *(const unsigned char *)&probe ? '<' : '>';
+    if (d > 0)
+        snprintf(buf, cap,
+                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"%cf8\", "
+                 "\"version\": 3}",
+                 (unsigned long long)(uintptr_t)p, n, d, order);
+    else
+        snprintf(buf, cap,
+                 "{\"data\": [%llu, true], \"shape\": [%zu], \"typestr\": \"%cf8\", "
+                 "\"version\": 3}",
+                 (unsigned long long)(uintptr_t)p, n, order);
+}
+
+/* Per-feature types for XGBoost ("q" numeric, "c" categorical). */
+typedef struct feat_types {
+    const char **v;
+    bst_ulong n;
+    bool any_cat;
+} feat_types;
+
+/* The one-batch iterator behind the QuantileDMatrix. XGBoost walks it
+ * several times (counting, sketching, binning), calling reset in between. */
+typedef struct dense_iter {
+    DMatrixHandle proxy;
+    const char *data;          /* the array interface of the whole matrix */
+    const feat_types *types;
+    bool given;                /* the batch was handed out since the last reset */
+    bool failed;               /* setting the proxy's data failed */
+} dense_iter;
+
+static int dense_iter_next(DataIterHandle h)
+{
+    dense_iter *it = h;
+    if (it->given || it->failed)
+        return 0;
+    if (XGProxyDMatrixSetDataDense(it->proxy, it->data) != 0 ||
+        (it->types->any_cat && XGDMatrixSetStrFeatureInfo(it->proxy, "feature_type",
+                                                          it->types->v, it->types->n) != 0)) {
+        it->failed = true;
+        return 0;
+    }
+    it->given = true;
+    return 1;
+}
+
+static void dense_iter_reset(DataIterHandle h)
+{
+    ((dense_iter *)h)->given = false;
+}
+
+/* Labels (float64, read in place) and feature types onto m. */
+static cairn_status set_info(DMatrixHandle m, const double *y, size_t n, const feat_types *ft,
+                             cairn_error *err)
+{
+    char ai[160];
+    array_interface(ai, sizeof ai, y, n, 0);
+    if (XGDMatrixSetInfoFromInterface(m, "label", ai) != 0 ||
+        (ft->any_cat && XGDMatrixSetStrFeatureInfo(m, "feature_type", ft->v, ft->n) != 0))
+        return xgb_fail(err, "setting labels and feature types");
+    return CAIRN_OK;
+}
+
+/* The training matrix: a QuantileDMatrix with max_bin bins per feature. */
+static cairn_status make_train_matrix(const double *x, const double *y, size_t n, size_t d,
+                                      const feat_types *ft, int threads, int max_bin,
+                                      DMatrixHandle *out, cairn_error *err)
 {
     cairn_status st = CAIRN_OK;
-    size_t cells;
-    float *fx = NULL, *fy = NULL;
-    const char **types = NULL;
+    char ai[200], config[120];
     *out = NULL;
-    if (!cairn_mul_size(n, d, &cells)) {
-        st = cairn_error_set(err, CAIRN_EINVAL, "gbdt", "matrix too large");
-        goto done;
-    }
-    fx = cairn_calloc(cells + 1, sizeof *fx);
-    fy = cairn_calloc(n + 1, sizeof *fy);
-    types = cairn_calloc(d + 1, sizeof *types);
-    if (!fx || !fy || !types) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, "gbdt", "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < cells; i++)
-        fx[i] = (float)x[i];
-    for (size_t i = 0; i < n; i++)
-        fy[i] = (float)y[i];
-    bool any_cat = false;
-    for (size_t j = 0; j < d; j++) {
-        bool c = cat_levels && cat_levels[j];
-        types[j] = c ? "c" : "q";
-        any_cat |= c;
-    }
-    if (XGDMatrixCreateFromMat_omp(fx, (bst_ulong)n, (bst_ulong)d, NAN, out, threads) != 0) {
+    DMatrixHandle proxy = NULL;
+    if (XGProxyDMatrixCreate(&proxy) != 0)
+        return xgb_fail(err, "creating the data proxy");
+    array_interface(ai, sizeof ai, x, n, d);
+    snprintf(config, sizeof config, "{\"missing\": NaN, \"nthread\": %d, \"max_bin\": %d}",
+             threads, max_bin);
+    dense_iter it = {.proxy = proxy, .data = ai, .types = ft};
+    int rc = XGQuantileDMatrixCreateFromCallback(&it, proxy, NULL, dense_iter_reset,
+                                                 dense_iter_next, config, out);
+    if (rc != 0 || it.failed) {
+        st = xgb_fail(err, "creating the training matrix");
+        if (rc == 0)
+            XGDMatrixFree(*out);
         *out = NULL;
-        st = xgb_fail(err, "creating the data matrix");
         goto done;
     }
-    if (XGDMatrixSetFloatInfo(*out, "label", fy, (bst_ulong)n) != 0 ||
-        (any_cat && XGDMatrixSetStrFeatureInfo(*out, "feature_type", types, (bst_ulong)d) != 0)) {
-        st = xgb_fail(err, "setting labels and feature types");
+    st = set_info(*out, y, n, ft, err);
+    if (st != CAIRN_OK) {
         XGDMatrixFree(*out);
         *out = NULL;
-        goto done;
     }
 done:
-    cairn_free(fx);
-    cairn_free(fy);
-    cairn_free(types);
+    XGDMatrixFree(proxy);
+    return st;
+}
+
+/* The validation matrix: a plain DMatrix of the raw values. */
+static cairn_status make_valid_matrix(const double *x, const double *y, size_t n, size_t d,
+                                      const feat_types *ft, int threads, DMatrixHandle *out,
+                                      cairn_error *err)
+{
+    char ai[200], config[80];
+    *out = NULL;
+    array_interface(ai, sizeof ai, x, n, d);
+    snprintf(config, sizeof config, "{\"missing\": NaN, \"nthread\": %d}", threads);
+    if (XGDMatrixCreateFromDense(ai, config, out) != 0) {
+        *out = NULL;
+        return xgb_fail(err, "creating the validation matrix");
+    }
+    cairn_status st = set_info(*out, y, n, ft, err);
+    if (st != CAIRN_OK) {
+        XGDMatrixFree(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -534,6 +786,7 @@ cairn_status cairn_gbdt_train(const cairn_gbdt_data *d, const cairn_gbdt_params 
     BoosterHandle booster = NULL, sliced = NULL;
     double *metric = NULL;
     char *json_copy = NULL;
+    const char **types = NULL;
     cairn_trees *t = NULL;
     *out = NULL;
     int threads = p->threads > 0 ? p->threads : 1;
@@ -566,10 +819,22 @@ cairn_status cairn_gbdt_train(const cairn_gbdt_data *d, const cairn_gbdt_params 
         st = cairn_error_set(err, CAIRN_ENOMEM, "gbdt", "out of memory");
         goto done;
     }
-    st = make_dmatrix(d->x, d->y, d->n_rows, d->n_features, d->cat_levels, threads, &dtrain, err);
+    types = cairn_calloc(d->n_features + 1, sizeof *types);
+    if (!types) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, "gbdt", "out of memory");
+        goto done;
+    }
+    feat_types ft = {.v = types, .n = (bst_ulong)d->n_features, .any_cat = false};
+    for (size_t j = 0; j < d->n_features; j++) {
+        bool c = d->cat_levels && d->cat_levels[j];
+        types[j] = c ? "c" : "q";
+        ft.any_cat |= c;
+    }
+    st = make_train_matrix(d->x, d->y, d->n_rows, d->n_features, &ft, threads, p->max_bin,
+                           &dtrain, err);
     if (st == CAIRN_OK && d->valid_n_rows > 0)
-        st = make_dmatrix(d->valid_x, d->valid_y, d->valid_n_rows, d->n_features, d->cat_levels,
-                          threads, &dvalid, err);
+        st = make_valid_matrix(d->valid_x, d->valid_y, d->valid_n_rows, d->n_features, &ft,
+                               threads, &dvalid, err);
     if (st != CAIRN_OK)
         goto done;
     DMatrixHandle cache[2] = {dtrain, dvalid};
@@ -680,6 +945,7 @@ done:
     cairn_trees_free(t);
     cairn_free(metric);
     cairn_free(json_copy);
+    cairn_free(types);
     if (sliced)
         XGBoosterFree(sliced);
     if (booster)

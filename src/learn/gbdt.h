@@ -112,8 +112,9 @@ typedef struct cairn_gbdt_params {
     bool keep_xgboost_json;     /* also return XGBoost's JSON model (tests, oracles) */
 } cairn_gbdt_params;
 
-/* Defaults as in the spec: binary, 100 rounds, depth 6, rate 0.1, no early
- * stopping, min_child_weight 1, subsample 1, colsample 1, lambda 1, alpha 0,
+/* Defaults (XGBoost's own; the spec's defaults differ, see docs/spec.md):
+ * binary, 100 rounds, depth 6, rate 0.1, no early stopping,
+ * min_child_weight 1, subsample 1, colsample 1, lambda 1, alpha 0,
  * max_bin 256, 1 thread, seed 42. */
 void cairn_gbdt_params_init(cairn_gbdt_params *p);
 
@@ -145,6 +146,9 @@ void cairn_gbdt_log_reset(cairn_gbdt_log *log);  /* frees, leaves it zeroed */
  * or reset by the caller, may be NULL) the training log. The best round is
  * the one with the least validation metric (the earliest on ties); without
  * validation it is the last round. Only rounds up to the best are exported.
+ * XGBoost reads data's arrays in place during the call: the training part
+ * is kept only binned (about a byte per cell), the validation part as
+ * XGBoost's own sparse copy (8 bytes per present value).
  * Errors: CAIRN_EINVAL (bad parameters or shapes), CAIRN_EINPUT (labels not
  * fitting the task, infinite values, bad category codes), CAIRN_EINTERNAL
  * (XGBoost failed; its message is kept), CAIRN_ENOMEM. Thread-safe for

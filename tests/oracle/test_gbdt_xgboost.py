@@ -11,7 +11,12 @@ CAIRN_GBDT_DRIVER) trains through cairn_gbdt_train with early stopping,
 saves XGBoost's JSON of the exported model and our evaluator's scores on
 every row. Python xgboost loads that same model file and predicts every
 row; each score must equal ours to 1e-6 (relative above 1). Also checked:
-the exported model has best_round + 1 rounds of trees.
+the exported model has best_round + 1 rounds of trees. And the training
+itself: python xgboost trains on the same rows the way its users do (a
+plain DMatrix, xgboost.train with the same parameters, the validation loss
+after every round) while the C side feeds XGBoost a QuantileDMatrix built
+in place from the doubles; python's least-loss round must be our best round
+and its model, cut there, must score every row as ours does.
 
 Prints "N passed, M failed"; exits 1 on any failure, 77 (skip) when
 xgboost, pandas, the driver or the data are missing.
@@ -131,8 +136,32 @@ def run_case(name, df, label, drop, task, n_classes=0):
     diff = np.abs(ours - want) / np.maximum(1.0, np.abs(want))
     bad = int((diff > 1e-6).sum())
     check(bad == 0, f"{name}: {bad} scores differ by more than 1e-6 (max {diff.max():.3g})")
+    # The same training in python: a plain DMatrix and xgboost.train.
+    objective, metric = {"binary": ("binary:logistic", "logloss"),
+                         "multiclass": ("multi:softprob", "mlogloss"),
+                         "regression": ("reg:squarederror", "rmse")}[task]
+    params = {"booster": "gbtree", "tree_method": "hist", "objective": objective,
+              "eval_metric": metric, "nthread": 2, "seed": 42, "max_depth": 6, "eta": 0.2,
+              "min_child_weight": 1, "subsample": 1, "colsample_bytree": 1, "lambda": 1,
+              "alpha": 0, "max_bin": 256, "base_score": 0.5, "verbosity": 0}
+    if task == "multiclass":
+        params["num_class"] = n_classes
+    dtr = xgb.DMatrix(X[tr], y[tr], missing=np.nan, feature_types=types, enable_categorical=True)
+    dva = xgb.DMatrix(X[va], y[va], missing=np.nan, feature_types=types, enable_categorical=True)
+    history = {}
+    py_booster = xgb.train(params, dtr, run, evals=[(dva, "valid")], evals_result=history,
+                           verbose_eval=False)
+    py_best = int(np.argmin(history["valid"][metric]))
+    check(py_best == best, f"{name}: python's best round {py_best}, ours {best}")
+    py_want = py_booster.predict(dm, iteration_range=(0, best + 1)).astype(np.float64)
+    py_want = py_want.reshape(len(y), -1)
+    py_diff = np.abs(ours - py_want) / np.maximum(1.0, np.abs(py_want))
+    py_bad = int((py_diff > 1e-6).sum())
+    check(py_bad == 0, f"{name}: {py_bad} scores differ from python-trained xgboost by more "
+          f"than 1e-6 (max {py_diff.max():.3g})")
     print(f"{name}: {len(y)} rows, {X.shape[1]} features, best round {best} of {run}, "
-          f"max difference {diff.max():.3g}", flush=True)
+          f"max difference {diff.max():.3g}, from python-trained {py_diff.max():.3g}",
+          flush=True)
 
 
 def main():

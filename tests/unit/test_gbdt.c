@@ -7,9 +7,12 @@
  * predictions on every row must equal our evaluator's to 1e-6 (relative
  * above 1). The data are synthetic with missing values, a many-level
  * categorical (partition splits), a three-level one (one-hot splits) and,
- * at prediction time only, unseen and out-of-range codes. Also: early
+ * at prediction time only, unseen and out-of-range codes. Also: training
+ * equals XGBoost's plain way (a DMatrix of float copies; we feed it a
+ * QuantileDMatrix that reads our doubles in place), early
  * stopping against our own validation loss, determinism with two threads,
- * serialization round trips, every truncation rejected, and allocation
+ * serialization round trips, every truncation rejected (of our format and
+ * of XGBoost's JSON as we import it), and allocation
  * failures (ours) giving CAIRN_ENOMEM cleanly.
  */
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xgboost/c_api.h>
@@ -223,6 +227,100 @@ static void test_multiclass_matches_xgboost(void **state)
     check_against_xgboost(CAIRN_TASK_MULTICLASS, 3);
 }
 
+/*
+ * The reference training: XGBoost's plain DMatrix (float copies, labels and
+ * feature types set on it) and one XGBoosterUpdateOneIter per round with the
+ * parameters train_task gives cairn_gbdt_train. Returns the booster.
+ */
+static BoosterHandle plain_xgboost(cairn_task task, int n_classes, int rounds, double rate,
+                                   const double *x, const double *y, size_t n)
+{
+    float *fx = malloc(n * D * sizeof *fx), *fy = malloc(n * sizeof *fy);
+    assert_true(fx && fy);
+    for (size_t i = 0; i < n * D; i++)
+        fx[i] = (float)x[i];
+    for (size_t i = 0; i < n; i++)
+        fy[i] = (float)y[i];
+    DMatrixHandle m = NULL;
+    BoosterHandle b = NULL;
+    assert_int_equal(XGDMatrixCreateFromMat(fx, (bst_ulong)n, D, NAN, &m), 0);
+    assert_int_equal(XGDMatrixSetFloatInfo(m, "label", fy, (bst_ulong)n), 0);
+    const char *types[D] = {"q", "q", "c", "c"};
+    assert_int_equal(XGDMatrixSetStrFeatureInfo(m, "feature_type", types, D), 0);
+    assert_int_equal(XGBoosterCreate(&m, 1, &b), 0);
+    char rate_s[32], classes_s[16];
+    snprintf(rate_s, sizeof rate_s, "%.17g", rate);
+    snprintf(classes_s, sizeof classes_s, "%d", n_classes);
+    const char *objective = task == CAIRN_TASK_BINARY       ? "binary:logistic"
+                            : task == CAIRN_TASK_MULTICLASS ? "multi:softprob"
+                                                            : "reg:squarederror";
+    const char *kv[][2] = {{"verbosity", "0"},  {"tree_method", "hist"}, {"objective", objective},
+                           {"nthread", "2"},    {"seed", "42"},          {"max_depth", "4"},
+                           {"eta", rate_s},     {"max_bin", "256"},      {"base_score", "0.5"},
+                           {"lambda", "1"},     {"alpha", "0"},          {"min_child_weight", "1"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        assert_int_equal(XGBoosterSetParam(b, kv[i][0], kv[i][1]), 0);
+    if (task == CAIRN_TASK_MULTICLASS)
+        assert_int_equal(XGBoosterSetParam(b, "num_class", classes_s), 0);
+    for (int r = 0; r < rounds; r++)
+        assert_int_equal(XGBoosterUpdateOneIter(b, r, m), 0);
+    XGDMatrixFree(m);
+    free(fx);
+    free(fy);
+    return b;
+}
+
+/* Our training equals the plain one: XGBoost's scores of both models are
+ * the same floats on every validation row. */
+static void check_against_plain_training(cairn_task task, int n_classes)
+{
+    cairn_trees *t = NULL;
+    cairn_gbdt_log log = {0};
+    double *vx, *vy;
+    train_task(task, n_classes, 30, 0, 0.3, false, &t, &log, &vx, &vy);
+    /* train_task's training rows, made again from the same seed. */
+    uint64_t s = 12345 + (uint64_t)task;
+    double *x = malloc(N_TRAIN * D * sizeof *x), *y = malloc(N_TRAIN * sizeof *y);
+    double *scratch = malloc(N_VALID * D * sizeof *scratch);
+    assert_true(x && y && scratch);
+    make_x(x, N_TRAIN, &s);
+    make_x(scratch, N_VALID, &s);
+    make_y(x, y, N_TRAIN, task, &s);
+    /* All 30 rounds are exported only when the last is the best; compare
+     * with the reference cut at our best round instead. */
+    BoosterHandle ref = plain_xgboost(task, n_classes, log.best_round + 1, 0.3, x, y, N_TRAIN);
+    bst_ulong jlen = 0;
+    const char *jbuf = NULL;
+    assert_int_equal(XGBoosterSaveModelToBuffer(ref, "{\"format\": \"json\"}", &jlen, &jbuf), 0);
+    cairn_gbdt_log ref_log = {.xgboost_json = malloc(jlen + 1), .xgboost_json_len = jlen};
+    assert_non_null(ref_log.xgboost_json);
+    memcpy(ref_log.xgboost_json, jbuf, jlen);
+    size_t w1, w2;
+    float *ours = xgb_predict(&log, vx, N_VALID, &w1);
+    float *want = xgb_predict(&ref_log, vx, N_VALID, &w2);
+    assert_int_equal(w1, w2);
+    assert_memory_equal(ours, want, N_VALID * w1 * sizeof *ours);
+    free(ref_log.xgboost_json);
+    XGBoosterFree(ref);
+    free(ours);
+    free(want);
+    free(x);
+    free(y);
+    free(scratch);
+    free(vx);
+    free(vy);
+    cairn_gbdt_log_reset(&log);
+    cairn_trees_free(t);
+}
+
+static void test_training_matches_plain_dmatrix(void **state)
+{
+    (void)state;
+    check_against_plain_training(CAIRN_TASK_BINARY, 0);
+    check_against_plain_training(CAIRN_TASK_REGRESSION, 0);
+    check_against_plain_training(CAIRN_TASK_MULTICLASS, 3);
+}
+
 /* Noise labels and a high rate: validation loss rises early. The best round
  * is the one whose exported model has the least validation logloss, which
  * we recompute from our own predictions. */
@@ -361,6 +459,81 @@ static void test_bad_input(void **state)
     cairn_trees_free(t);
 }
 
+/*
+ * The import of XGBoost's JSON (cut into trees by a light scan, each tree
+ * parsed on its own): the trained model's JSON reads back to the same
+ * model; every strict prefix is refused; a decoy "trees" member before the
+ * real one is refused rather than read as the model; byte damage gives a
+ * valid model or an error, never a crash (this runs under the sanitizers).
+ */
+static void test_xgboost_json_import(void **state)
+{
+    (void)state;
+    cairn_trees *t = NULL, *u = NULL;
+    cairn_gbdt_log log = {0};
+    double *vx, *vy;
+    train_task(CAIRN_TASK_BINARY, 0, 4, 0, 0.3, false, &t, &log, &vx, &vy);
+    const char *json = log.xgboost_json;
+    size_t len = log.xgboost_json_len;
+    cairn_error err = {0};
+    assert_int_equal(cairn_trees_from_xgboost_json(json, len, CAIRN_TASK_BINARY, D, &u, &err),
+                     CAIRN_OK);
+    uint8_t *bt = NULL, *bu = NULL;
+    size_t nt, nu;
+    assert_int_equal(cairn_trees_to_bytes(t, &bt, &nt, NULL), CAIRN_OK);
+    assert_int_equal(cairn_trees_to_bytes(u, &bu, &nu, NULL), CAIRN_OK);
+    assert_int_equal(nt, nu);
+    assert_memory_equal(bt, bu, nt);
+    cairn_trees_free(u);
+    u = NULL;
+    for (size_t k = 0; k < len; k++) {
+        cairn_status st = cairn_trees_from_xgboost_json(json, k, CAIRN_TASK_BINARY, D, &u, &err);
+        if (st != CAIRN_EINPUT)
+            fail_msg("prefix of %zu bytes: status %d", k, (int)st);
+        assert_null(u);
+    }
+    /* Decoys: an empty "trees" array first, and one holding a non-tree. */
+    const char *decoys[] = {"{\"decoy\": {\"trees\": []}, ", "{\"decoy\": {\"trees\": [{}]}, "};
+    for (size_t i = 0; i < 2; i++) {
+        size_t dl = strlen(decoys[i]);
+        char *d = malloc(len + dl);
+        assert_non_null(d);
+        assert_true(json[0] == '{');
+        memcpy(d, decoys[i], dl);
+        memcpy(d + dl, json + 1, len - 1);
+        assert_int_equal(
+            cairn_trees_from_xgboost_json(d, len + dl - 1, CAIRN_TASK_BINARY, D, &u, &err),
+            CAIRN_EINPUT);
+        assert_null(u);
+        free(d);
+    }
+    /* Damage: JSON's structural characters written over single bytes. */
+    char *m = malloc(len);
+    assert_non_null(m);
+    static const char marks[] = "[]{}\",:0 N";
+    for (size_t k = 0; k < len; k += 3) {
+        memcpy(m, json, len);
+        m[k] = marks[k % (sizeof marks - 1)];
+        cairn_status st = cairn_trees_from_xgboost_json(m, len, CAIRN_TASK_BINARY, D, &u, &err);
+        if (st == CAIRN_OK) {
+            double p;
+            cairn_trees_predict(u, vx, &p);
+            cairn_trees_free(u);
+            u = NULL;
+        } else {
+            assert_true(st == CAIRN_EINPUT || st == CAIRN_ETOOBIG);
+            assert_null(u);
+        }
+    }
+    free(m);
+    cairn_free(bt);
+    cairn_free(bu);
+    free(vx);
+    free(vy);
+    cairn_gbdt_log_reset(&log);
+    cairn_trees_free(t);
+}
+
 /* Fail our Nth allocation for every N until the call succeeds. */
 static void test_alloc_failures(void **state)
 {
@@ -419,9 +592,11 @@ int main(void)
         cmocka_unit_test(test_binary_matches_xgboost),
         cmocka_unit_test(test_regression_matches_xgboost),
         cmocka_unit_test(test_multiclass_matches_xgboost),
+        cmocka_unit_test(test_training_matches_plain_dmatrix),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_determinism_and_round_trip),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_xgboost_json_import),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
