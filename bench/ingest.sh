@@ -17,20 +17,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CAIRN=${CAIRN_BIN:-$ROOT/build/cairn}
-SYNTH=${CAIRN_SYNTH:-$ROOT/build/cairn-synth}
-ROWS=${BENCH_ROWS:-1000000}
-REPEAT=${BENCH_REPEAT:-3}
-SEED=${BENCH_SEED:-1}
-ENFORCE=${BENCH_ENFORCE:-0}
-PY=/usr/bin/python3
-GNU_TIME=/usr/bin/time
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
-
-case $ROWS in '' | *[!0-9]* | 0) die "BENCH_ROWS must be a positive integer, not '$ROWS'" ;; esac
-case $REPEAT in '' | *[!0-9]* | 0) die "BENCH_REPEAT must be a positive integer, not '$REPEAT'" ;; esac
+REPEAT_DEFAULT=3
+. "$ROOT/bench/common.sh"
 
 if [ ! -x "$PY" ] || ! "$PY" -c 'import pandas' 2>/dev/null; then
   say "bench: skipped: python3-pandas is not installed (apt-get install python3-pandas)"

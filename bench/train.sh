@@ -24,23 +24,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CAIRN=${CAIRN_BIN:-$ROOT/build/cairn}
-SYNTH=${CAIRN_SYNTH:-$ROOT/build/cairn-synth}
 SPEC=$ROOT/bench/train_spec.yaml
 PEER=$ROOT/bench/train_peer.py
-ROWS=${BENCH_ROWS:-1000000}
-REPEAT=${BENCH_REPEAT:-1}
-SEED=${BENCH_SEED:-1}
-ENFORCE=${BENCH_ENFORCE:-0}
-PY=/usr/bin/python3
-GNU_TIME=/usr/bin/time
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
-
-case $ROWS in '' | *[!0-9]* | 0) die "BENCH_ROWS must be a positive integer, not '$ROWS'" ;; esac
-case $REPEAT in '' | *[!0-9]* | 0) die "BENCH_REPEAT must be a positive integer, not '$REPEAT'" ;; esac
-case $SEED in '' | *[!0-9]*) die "BENCH_SEED must be a non-negative integer, not '$SEED'" ;; esac
+REPEAT_DEFAULT=1
+. "$ROOT/bench/common.sh"
 
 if [ ! -x "$PY" ] || ! "$PY" -c 'import pandas, xgboost, sklearn, yaml' 2>/dev/null; then
   say "bench: skipped: /usr/bin/python3 lacks pandas, xgboost, scikit-learn or PyYAML"
