@@ -11,14 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char *saved_contract_path(const cairn_home *h, const char *name)
-{
-    cairn_buf b;
-    cairn_buf_init(&b);
-    cairn_buf_printf(&b, "%s/contracts/%s.yaml", h->dir, name);
-    return cairn_buf_take(&b);
-}
-
 /* Loads a dataset version as a frame; prints the error and returns the exit code on failure. */
 static int load_frame(cairn_home *h, const char *ref, cairn_frame **f, cairn_dataset_info *info)
 {
@@ -102,7 +94,7 @@ int cmd_contract_infer(const cli_cmd *cmd, cli_args *a)
     if (save) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/contracts", h->dir);
-        save_path = saved_contract_path(h, info.name);
+        save_path = cairn_home_contract_path(h, info.name);
         if (!save_path || cairn_mkdirs(dir, &err) != CAIRN_OK ||
             cairn_write_file_atomic(save_path, yaml.data, yaml.len, &err) != CAIRN_OK) {
             rc = cli_fail(&err);
@@ -213,7 +205,7 @@ int cmd_contract_check(const cli_cmd *cmd, cli_args *a)
     if (given) {
         path = cairn_strdup(given);
     } else {
-        path = saved_contract_path(h, info.name);
+        path = cairn_home_contract_path(h, info.name);
         if (path && access(path, R_OK) != 0) {
             rc = cli_usage_error(cmd, "no --contract given and no saved contract for '%s' "
                                  "(run `cairn contract infer %s --save`)", info.name, info.name);

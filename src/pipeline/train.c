@@ -153,21 +153,19 @@ static void stage_end(run_ctx *c)
 
 static cairn_status load_contract(run_ctx *c, cairn_error *err)
 {
-    cairn_buf path;
+    char *path = cairn_home_contract_path(c->h, c->spec->data_name);
     char *text = NULL;
     size_t len = 0;
     cairn_status st = CAIRN_OK;
-    cairn_buf_init(&path);
-    cairn_buf_printf(&path, "%s/contracts/%s.yaml", c->h->dir, c->spec->data_name);
-    if (path.failed) {
+    if (!path) {
         st = cairn_error_set(err, CAIRN_ENOMEM, "train", "out of memory");
         goto done;
     }
-    if (access(path.data, F_OK) != 0)
+    if (access(path, F_OK) != 0)
         goto done;   /* no saved contract: PII is detected from the values */
-    if ((st = cairn_read_file(path.data, &text, &len, err)) != CAIRN_OK)
+    if ((st = cairn_read_file(path, &text, &len, err)) != CAIRN_OK)
         goto done;
-    if ((st = cairn_contract_parse(text, len, path.data, &c->contract, err)) != CAIRN_OK)
+    if ((st = cairn_contract_parse(text, len, path, &c->contract, err)) != CAIRN_OK)
         goto done;
     unsigned char hash[CAIRN_HASH_BYTES];
     char hex[CAIRN_HASH_HEX];
@@ -181,7 +179,7 @@ static cairn_status load_contract(run_ctx *c, cairn_error *err)
         st = cairn_error_set(err, CAIRN_ENOMEM, "train", "out of memory");
 done:
     cairn_free(text);
-    cairn_buf_reset(&path);
+    cairn_free(path);
     return st;
 }
 

@@ -146,6 +146,14 @@ const char *cairn_home_resolve(const char *explicit_dir)
     return "./.cairn";
 }
 
+char *cairn_home_contract_path(const cairn_home *h, const char *name)
+{
+    cairn_buf b;
+    cairn_buf_init(&b);
+    cairn_buf_printf(&b, "%s/contracts/%s.yaml", h->dir, name);
+    return cairn_buf_take(&b);
+}
+
 char *cairn_home_object_path(const cairn_home *h, const char *hex, const char *ext)
 {
     cairn_buf b;

@@ -59,6 +59,10 @@ void cairn_home_crash_point(const char *step);
 /* Resolves the home directory: explicit, else $CAIRN_HOME, else ./.cairn (static or borrowed). */
 const char *cairn_home_resolve(const char *explicit_dir);
 
+/* Path of the contract saved for dataset NAME (`contract infer --save`):
+ * DIR/contracts/NAME.yaml. Caller frees with cairn_free; NULL when out of memory. */
+char *cairn_home_contract_path(const cairn_home *h, const char *name);
+
 /* Path of the object file for a hex hash: objects/<hex><ext> (ext ".snap" or "snap";
  * NULL for none). Caller frees with cairn_free; NULL when out of memory. */
 char *cairn_home_object_path(const cairn_home *h, const char *hex, const char *ext);

@@ -101,38 +101,8 @@ static void assert_frames_equal(const cairn_frame *a, const cairn_frame *b)
     }
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-typedef struct fixture {
-    char dir[512];      /* scratch directory */
-    char home[600];     /* dir/home */
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("CAIRN_TEST_TMP");
-    snprintf(fx->dir, sizeof fx->dir, "%s/registryXXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->home, sizeof fx->home, "%s/home", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+#define HOME_FIXTURE_PREFIX "registry"
+#include "test_home_fixture.h"
 
 static bool file_exists(const char *path)
 {

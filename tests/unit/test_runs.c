@@ -31,38 +31,8 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-typedef struct fixture {
-    char dir[512];      /* scratch directory */
-    char home[600];     /* dir/home */
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("CAIRN_TEST_TMP");
-    snprintf(fx->dir, sizeof fx->dir, "%s/runsXXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->home, sizeof fx->home, "%s/home", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+#define HOME_FIXTURE_PREFIX "runs"
+#include "test_home_fixture.h"
 
 static cairn_home *fresh_home(const fixture *fx)
 {
