@@ -107,6 +107,23 @@ int cmd_train(const cli_cmd *cmd, cli_args *a);
 int cmd_runs_ls(const cli_cmd *cmd, cli_args *a);
 int cmd_runs_show(const cli_cmd *cmd, cli_args *a);
 int cmd_runs_compare(const cli_cmd *cmd, cli_args *a);
+int cmd_review(const cli_cmd *cmd, cli_args *a);
+int cmd_promote(const cli_cmd *cmd, cli_args *a);
+int cmd_rollback(const cli_cmd *cmd, cli_args *a);
+int cmd_models_ls(const cli_cmd *cmd, cli_args *a);
+int cmd_models_show(const cli_cmd *cmd, cli_args *a);
+int cmd_models_history(const cli_cmd *cmd, cli_args *a);
+int cmd_export(const cli_cmd *cmd, cli_args *a);
+int cmd_import(const cli_cmd *cmd, cli_args *a);
+int cmd_keys_gen(const cli_cmd *cmd, cli_args *a);
+int cmd_keys_trust(const cli_cmd *cmd, cli_args *a);
+int cmd_keys_ls(const cli_cmd *cmd, cli_args *a);
+int cmd_sign(const cli_cmd *cmd, cli_args *a);
+
+/* Signs the artifact of REF (a run id or MODEL[@N|@ALIAS]) with a secret key file and
+ * records the signature in home h; prints what it did. Returns the exit code. */
+struct cairn_home;
+int cli_sign_ref(struct cairn_home *h, const char *ref, const char *key_file, bool json, bool quiet);
 
 /* Shared by `train` and `runs show` (cmd_runs.c). */
 struct cairn_run_record;

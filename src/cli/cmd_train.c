@@ -8,6 +8,9 @@
  */
 #include "cli/cli.h"
 #include "pipeline/train.h"
+#include "registry/artifact.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <math.h>
@@ -115,6 +118,15 @@ int cmd_train(const cli_cmd *cmd, cli_args *a)
     char *text = NULL;
     size_t len = 0;
     cairn_error err = {0};
+    const char *sign_key = cli_get(cmd, a, "sign");
+    if (sign_key) {
+        /* A bad key file should stop us before an hour of training, not after. */
+        unsigned char sk[CAIRN_ARTIFACT_SK_BYTES];
+        cairn_status kst = cairn_key_read_secret(sign_key, sk, &err);
+        sodium_memzero(sk, sizeof sk);
+        if (kst != CAIRN_OK)
+            return cli_fail(&err);
+    }
     if (cairn_read_file(path, &text, &len, &err) != CAIRN_OK)
         return cli_fail(&err);
     cairn_home *h = NULL;
@@ -141,6 +153,11 @@ int cmd_train(const cli_cmd *cmd, cli_args *a)
         } else if (st == CAIRN_OK) {
             cli_print_run(&rec, stdout);
         }
+    }
+    if (st == CAIRN_OK && sign_key && rec.id[0]) {
+        int sr = cli_sign_ref(h, rec.id, sign_key, false, a->json || a->quiet);
+        if (sr)
+            rc = sr;
     }
     if (st != CAIRN_OK) {
         rc = cli_fail(&err);

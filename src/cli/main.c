@@ -67,6 +67,7 @@ const cli_cmd cli_commands[] = {
      "rounds show progress; elsewhere only the result is printed unless --verbose.",
      {{"seed", 0, "N", "seed for every random choice (overrides the spec's seed)", false},
       {"threads", 't', "N", "threads for training and evaluation (default: the spec's, else all cores)", false},
+      {"sign", 0, "KEY", "sign the run's artifact with this secret key file (cairn keys gen)", false},
       {"verbose", 'v', NULL, "print each stage with its duration, also when not on a terminal", false}},
      1, 1, cmd_train},
     {"runs ls", "[--model NAME] [--sort METRIC]", "list training runs",
@@ -84,6 +85,70 @@ const cli_cmd cli_commands[] = {
      "Shows the settings that differ between the two resolved specs and every test metric of "
      "both runs with the difference (second minus first) and whether the intervals overlap.",
      {{0}}, 2, 2, cmd_runs_compare},
+    {"review", "RUN [--model NAME] [--alias ALIAS]", "the reviewer's checklist for a run: findings and decision",
+     "Prints Executive Summary, Critical Issues, High Priority, Medium Priority and Strengths "
+     "(each finding with what, why it matters and the fix), the gates declared in the run's spec "
+     "with their values, the comparison with the model's production version on the run's test "
+     "part when there is one (metric gains with paired bootstrap intervals, slices that regress), "
+     "then `Decision: APPROVE | APPROVE WITH WARNINGS | BLOCK`. Exits 1 on BLOCK. docs/review.md "
+     "lists every check.",
+     {{"model", 'm', "NAME", "the registry model to compare with (default: the spec's name)", false},
+      {"alias", 0, "ALIAS", "the alias a promotion would move (default: production)", false},
+      {"threads", 't', "N", "threads for scoring and the bootstrap (default: all cores)", false}},
+     1, 1, cmd_review},
+    {"promote", "RUN --model NAME [--alias production] [--override REASON]",
+     "make a run's model a version of NAME and point an alias at it, if its gates and review allow",
+     "Reviews the run, evaluates the gates stored with it before training (editing the spec "
+     "afterwards changes nothing) and refuses, exit 1 with every reason, when a gate fails, a "
+     "gated metric is missing or the decision is BLOCK. Otherwise writes the artifact, registers "
+     "NAME@N and moves the alias in one transaction, recording time, user, from -> to, reason, "
+     "decision and gate results in the audit log. If another promotion moved the alias meanwhile, "
+     "this one is refused. --override promotes anyway and records the override with the failed "
+     "gates. When the home trusts keys, the run must be signed first (cairn sign).",
+     {{"model", 'm', "NAME", "registry model name (default: the spec's name)", false},
+      {"alias", 'a', "ALIAS", "production (default), shadow, fallback, canary or another name", false},
+      {"percent", 0, "P", "canary only: the share of traffic, in (0, 100]", false},
+      {"override", 0, "REASON", "promote despite failed gates or BLOCK; the reason is recorded", false},
+      {"reason", 'r', "TEXT", "why, for the audit log", false},
+      {"threads", 't', "N", "threads for scoring and the bootstrap (default: all cores)", false}},
+     1, 1, cmd_promote},
+    {"rollback", "NAME [--to N] [--alias production] [--reason TEXT]",
+     "point an alias back at the version it held before, at once, without retraining",
+     "The previous version comes from the audit log: promotions stack up, each rollback steps one "
+     "down. --to N picks the version. The move is recorded in the audit log.",
+     {{"to", 0, "N", "roll back to version N", false},
+      {"alias", 'a', "ALIAS", "the alias to move (default: production)", false},
+      {"reason", 'r', "TEXT", "why, for the audit log", false}},
+     1, 1, cmd_rollback},
+    {"models ls", "", "list registered models with their aliases", NULL, {{0}}, 0, 0, cmd_models_ls},
+    {"models show", "NAME", "versions, aliases, metrics, lineage and overrides of a model",
+     "For each version: the aliases on it, whether it came from a run or an import, the run, the "
+     "dataset version and contract that trained it, its primary test metric with interval, when "
+     "and by whom. Then every override, and the latest audit entries.",
+     {{0}}, 1, 1, cmd_models_show},
+    {"models history", "NAME [--limit N]", "the audit log of a model: every alias move and refusal",
+     NULL, {{"limit", 'n', "N", "only the newest N entries", false}}, 1, 1, cmd_models_history},
+    {"export", "MODEL_REF|RUN -o FILE", "write a model's artifact file (and FILE.sig if signed)",
+     "MODEL_REF is NAME (its production version), NAME@N or NAME@ALIAS; RUN is a run id. The "
+     "artifact carries its lineage (run, spec, seed, dataset version and hash, contract, build). "
+     "Known signatures go to FILE.sig.",
+     {{"output", 'o', "FILE", "the artifact file to write", false}}, 1, 1, cmd_export},
+    {"import", "FILE [--model NAME]", "register an artifact file (and FILE.sig) as a new version",
+     "Checks the file strictly (layout, hashes, every state) and, when this home trusts keys, "
+     "requires a valid signature by one of them in FILE.sig. The version keeps the artifact's "
+     "lineage. Importing the same artifact again returns the existing version.",
+     {{"model", 'm', "NAME", "register under this name (default: the artifact's)", false}}, 1, 1,
+     cmd_import},
+    {"keys gen", "[-o PREFIX]", "generate an Ed25519 signing key pair (PREFIX.key, PREFIX.pub)",
+     NULL, {{"output", 'o', "PREFIX", "file name prefix (default: cairn-signing)", false}}, 0, 0,
+     cmd_keys_gen},
+    {"keys trust", "PUBFILE [--name NAME]", "trust a public key: from then on the home loads only signed artifacts",
+     NULL, {{"name", 0, "NAME", "a label for the key", false}}, 1, 1, cmd_keys_trust},
+    {"keys ls", "", "list the home's trusted keys", NULL, {{0}}, 0, 0, cmd_keys_ls},
+    {"sign", "MODEL_REF|RUN --key KEY", "sign a run's or a version's artifact and record the signature",
+     "Signs the artifact's BLAKE2b hash with the secret key; the signature is stored beside the "
+     "artifact (the artifact's bytes and identity do not change) and exported with it.",
+     {{"key", 'k', "FILE", "secret key file from cairn keys gen", false}}, 1, 1, cmd_sign},
 };
 const size_t cli_n_commands = CAIRN_ARRAY_LEN(cli_commands);
 

@@ -14,6 +14,7 @@
 #include "contract/contract.h"
 #include "eval/eval.h"
 #include "learn/linear.h"
+#include "pipeline/refstats.h"
 #include "pipeline/split.h"
 #include "pipeline/transform.h"
 
@@ -174,6 +175,11 @@ static cairn_status load_contract(run_ctx *c, cairn_error *err)
     cairn_hasher_update(&hs, text, len);
     cairn_hasher_final(&hs, hash);
     cairn_hash_hex(hash, hex);
+    /* The contract's exact text, kept by its hash: the artifact made from this run
+     * later embeds the contract the run was trained under, not whatever the saved
+     * contract file says by then. */
+    if ((st = cairn_home_object_put(c->h, hex, ".yaml", text, len, err)) != CAIRN_OK)
+        goto done;
     c->rec->contract_hash = cairn_strdup(hex);
     if (!c->rec->contract_hash)
         st = cairn_error_set(err, CAIRN_ENOMEM, "train", "out of memory");
@@ -948,6 +954,45 @@ done:
     return st;
 }
 
+/* ---- reference statistics (the drift baseline) ------------------------------------------ */
+
+/* Statistics of the raw features and of the model's scores on the training
+ * part, for monitoring to compare live traffic with (refstats.h). */
+static cairn_status reference_stats(run_ctx *c, cairn_error *err)
+{
+    double *score = NULL;
+    cairn_buf b;
+    cairn_buf_init(&b);
+    cairn_status st = predict(c, 0, c->X[CAIRN_PART_TRAIN], c->n[CAIRN_PART_TRAIN], &score, err);
+    if (st != CAIRN_OK)
+        return st;
+    cairn_refstats_input in = {
+        .frame = c->frame,
+        .part = c->split.part,
+        .which = CAIRN_PART_TRAIN,
+        .cols = c->feat_idx,
+        .n_cols = c->n_feat,
+        .task = c->spec->task,
+        .scores = score,
+        .n_scores = c->n[CAIRN_PART_TRAIN],
+        .n_classes = c->n_classes,
+        .class_names = (const char *const *)c->class_names,
+    };
+    st = cairn_refstats_json(&in, &b, err);
+    cairn_free(score);
+    if (st != CAIRN_OK) {
+        cairn_buf_reset(&b);
+        return st;
+    }
+    if (b.failed) {
+        cairn_buf_reset(&b);
+        return cairn_error_set(err, CAIRN_ENOMEM, "train", "out of memory");
+    }
+    cairn_free(c->rec->refstats_json);
+    c->rec->refstats_json = cairn_buf_take(&b);
+    return CAIRN_OK;
+}
+
 /* ---- the record -------------------------------------------------------------------------- */
 
 static cairn_status record_states(run_ctx *c, cairn_error *err)
@@ -1139,6 +1184,11 @@ static cairn_status run_stages(run_ctx *c, cairn_error *err)
     if ((st = train_baseline(c, err)) != CAIRN_OK)
         return st;
     stage_end(c);
+
+    stage_begin(c, "reference");
+    if ((st = reference_stats(c, err)) != CAIRN_OK)
+        return st;
+    stage_end(c);
     /* The training matrix is no longer needed: give its memory back before evaluating. */
     cairn_free(c->X[CAIRN_PART_TRAIN]);
     c->X[CAIRN_PART_TRAIN] = NULL;
@@ -1221,6 +1271,8 @@ finish:
         cairn_free(rec->metrics);
         rec->metrics = NULL;
         rec->n_metrics = 0;
+        cairn_free(rec->refstats_json);
+        rec->refstats_json = NULL;
     } else {
         rec->eval_json = cairn_buf_take(&c.eval_json);
     }
@@ -1252,4 +1304,160 @@ out:
         *err = run_err;
     run_ctx_reset(&c);
     return st;
+}
+
+/* ---- the test part of a stored run ------------------------------------------------------ */
+
+typedef struct test_part_priv {
+    slice_groups *groups;
+    size_t n;
+} test_part_priv;
+
+void cairn_test_part_reset(cairn_test_part *tp)
+{
+    if (!tp)
+        return;
+    test_part_priv *pv = tp->priv;
+    if (pv) {
+        for (size_t i = 0; i < pv->n; i++)
+            slice_groups_reset(&pv->groups[i]);
+        cairn_free(pv->groups);
+        cairn_free(pv);
+    }
+    for (size_t i = 0; tp->class_names && i < tp->n_classes; i++)
+        cairn_free(tp->class_names[i]);
+    cairn_free(tp->class_names);
+    cairn_free(tp->slices);
+    cairn_free(tp->y);
+    cairn_free(tp->part);
+    cairn_frame_free(tp->frame);
+    memset(tp, 0, sizeof *tp);
+}
+
+cairn_status cairn_test_part_load(cairn_home *h, const cairn_run_record *r, cairn_test_part *out,
+                                  cairn_error *err)
+{
+    run_ctx c;
+    cairn_train_opts opts;
+    cairn_dataset_info info;
+    test_part_priv *pv = NULL;
+    char ref[CAIRN_NAME_MAX + 16];
+    cairn_status st;
+    memset(&c, 0, sizeof c);
+    memset(out, 0, sizeof *out);
+    cairn_train_opts_init(&opts);
+    c.h = h;
+    c.opts = &opts;
+    c.label_col = c.entity_col = c.time_col = -1;
+    cairn_buf_init(&c.eval_json);
+    if (!r->status || strcmp(r->status, "succeeded") != 0 || !r->spec_text || !r->dataset_name ||
+        !r->dataset_hash || r->seed < 0)
+        return cairn_error_set(err, CAIRN_EINVAL, r->id, "run %s did not succeed: it has no test part",
+                               r->id);
+    if ((st = cairn_spec_parse(r->spec_text, strlen(r->spec_text), r->id, &c.spec, err)) != CAIRN_OK)
+        goto done;
+    cairn_spec_set_seed(c.spec, (uint64_t)r->seed);
+    snprintf(ref, sizeof ref, "%s@%d", r->dataset_name, r->dataset_version);
+    if ((st = cairn_dataset_load(h, ref, &c.frame, &info, err)) != CAIRN_OK)
+        goto done;
+    if (strcmp(info.hash, r->dataset_hash) != 0) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, ref,
+                             "dataset %s is not the data run %s was trained on (hash changed)", ref,
+                             r->id);
+        goto done;
+    }
+    if ((st = cairn_spec_resolve(c.spec, c.frame, err)) != CAIRN_OK)
+        goto done;
+    c.label_col = cairn_frame_find(c.frame, c.spec->label);
+    c.entity_col = c.spec->entity ? cairn_frame_find(c.frame, c.spec->entity) : -1;
+    c.time_col = c.spec->time ? cairn_frame_find(c.frame, c.spec->time) : -1;
+    c.n_classes = 1;
+    if (c.spec->task == CAIRN_TASK_MULTICLASS && (st = build_classes(&c, err)) != CAIRN_OK)
+        goto done;
+    if ((st = do_split(&c, err)) != CAIRN_OK)
+        goto done;
+    size_t n = c.split.count[CAIRN_PART_TEST];
+    c.n[CAIRN_PART_TEST] = n;
+    out->y = cairn_malloc((n ? n : 1) * sizeof *out->y);
+    pv = cairn_calloc(1, sizeof *pv);
+    size_t ns = c.spec->slices.n;
+    out->slices = cairn_calloc(ns ? ns : 1, sizeof *out->slices);
+    if (pv)
+        pv->groups = cairn_calloc(ns ? ns : 1, sizeof *pv->groups);
+    if (!out->y || !pv || !out->slices || !pv->groups) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, "review", "out of memory");
+        goto done;
+    }
+    out->priv = pv;
+    size_t k = 0;
+    for (size_t i = 0; i < c.split.n_rows; i++)
+        if (c.split.part[i] == CAIRN_PART_TEST)
+            out->y[k++] = label_value(&c, i);
+    for (size_t i = 0; i < ns; i++) {
+        pv->n = i + 1;
+        if ((st = slice_build(&c, c.spec->slices.items[i], &pv->groups[i], err)) != CAIRN_OK)
+            goto done;
+        out->slices[i].column = pv->groups[i].column;
+        out->slices[i].group = pv->groups[i].group;
+        out->slices[i].n_groups = pv->groups[i].n_groups;
+        out->slices[i].group_names = (const char *const *)pv->groups[i].names;
+    }
+    out->n_slices = ns;
+    out->task = c.spec->task;
+    out->n = n;
+    out->n_classes = c.n_classes;
+    if (c.spec->task == CAIRN_TASK_MULTICLASS) {
+        out->class_names = c.class_names;
+        c.class_names = NULL;
+    }
+    out->frame = c.frame;
+    c.frame = NULL;
+    out->part = c.split.part;
+    c.split.part = NULL;
+done:
+    if (st != CAIRN_OK) {
+        if (!out->priv && pv) {
+            for (size_t i = 0; i < pv->n; i++)
+                slice_groups_reset(&pv->groups[i]);
+            cairn_free(pv->groups);
+            cairn_free(pv);
+        }
+        cairn_test_part_reset(out);
+    }
+    run_ctx_reset(&c);
+    return st;
+}
+
+cairn_status cairn_test_part_score(const cairn_test_part *tp, const cairn_transform *tf,
+                                   const cairn_trees *trees, const cairn_linear *linear,
+                                   int threads, double **scores, cairn_error *err)
+{
+    double *X = NULL, *p = NULL;
+    size_t n = 0;
+    *scores = NULL;
+    size_t k = tp->task == CAIRN_TASK_MULTICLASS ? tp->n_classes : 1;
+    size_t d = cairn_transform_n_out(tf);
+    if ((trees && (trees->n_features != d || cairn_trees_n_scores(trees) != k)) ||
+        (!trees && (!linear || linear->n_features != d || cairn_linear_n_outputs(linear) != k)))
+        return cairn_error_set(err, CAIRN_EINVAL, "review",
+                               "the model does not fit its transform or this task (%zu features, "
+                               "%zu scores expected)", d, k);
+    cairn_status st = cairn_transform_apply(tf, tp->frame, tp->part, CAIRN_PART_TEST, &X, &n, err);
+    if (st != CAIRN_OK)
+        return st;
+    p = cairn_malloc((n ? n : 1) * k * sizeof *p);
+    if (!p) {
+        cairn_free(X);
+        return cairn_error_set(err, CAIRN_ENOMEM, "review", "out of memory");
+    }
+    if (trees) {
+#pragma omp parallel for num_threads(threads > 0 ? threads : default_threads()) schedule(static)
+        for (size_t i = 0; i < n; i++)
+            cairn_trees_predict(trees, X + i * d, p + i * k);
+    } else {
+        cairn_linear_predict_batch(linear, X, n, p);
+    }
+    cairn_free(X);
+    *scores = p;
+    return CAIRN_OK;
 }

@@ -597,7 +597,8 @@ cairn_status cairn_artifact_from_run(const cairn_run_record *r, const char *cont
                                                                       : r->started_at,
         .spec_text = r->spec_text, .spec_json = r->spec_json, .seed = r->seed,
         .build_json = r->build_json, .contract_yaml = contract_yaml,
-        .refstats_json = refstats_json, .eval_json = r->eval_json,
+        .refstats_json = refstats_json ? refstats_json : r->refstats_json,
+        .eval_json = r->eval_json,
         .transform = r->transform_state, .transform_len = r->transform_state_len,
         .model = r->model_state, .model_len = r->model_state_len,
         .baseline = r->baseline_state, .baseline_len = r->baseline_state_len};

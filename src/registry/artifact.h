@@ -134,4 +134,69 @@ bool cairn_artifact_verify(const unsigned char hash[CAIRN_HASH_BYTES],
                            const unsigned char sig[CAIRN_ARTIFACT_SIG_BYTES],
                            const unsigned char pk[CAIRN_ARTIFACT_PK_BYTES]);
 
+/* ---- keys, signatures and trust (trust.c) ------------------------------------------- */
+/*
+ * Key files are one line of text each: "cairn-ed25519-secret HEX128" (the
+ * 64-byte libsodium secret key, file mode 0600) and "cairn-ed25519-public
+ * HEX64". A home's trusted keys and the signatures it knows are tables of
+ * schema 3 (trusted_keys, signatures; docs/formats.md). When a home trusts at
+ * least one key, every artifact it loads must carry a valid signature by a
+ * trusted key; with no trusted keys, signatures are checked when present and
+ * nothing is required.
+ */
+typedef struct cairn_signature {
+    unsigned char pk[CAIRN_ARTIFACT_PK_BYTES];
+    unsigned char sig[CAIRN_ARTIFACT_SIG_BYTES];
+} cairn_signature;
+
+/* Writes PREFIX.key (0600, refusing to overwrite) and PREFIX.pub; pk_hex (may be NULL)
+ * gets the public key in hex (65 bytes). Errors: CAIRN_EINVAL (a file exists), CAIRN_EIO. */
+cairn_status cairn_key_generate(const char *prefix, char *pk_hex, cairn_error *err);
+/* Reads a key file. Errors: CAIRN_EINPUT (not a key file of that kind), CAIRN_EIO. */
+cairn_status cairn_key_read_secret(const char *path, unsigned char sk[CAIRN_ARTIFACT_SK_BYTES],
+                                   cairn_error *err);
+cairn_status cairn_key_read_public(const char *path, unsigned char pk[CAIRN_ARTIFACT_PK_BYTES],
+                                   cairn_error *err);
+/* Hex of n bytes into out (2n + 1 bytes); hex to bytes (exactly n): false when malformed. */
+void cairn_hex_encode(const unsigned char *p, size_t n, char *out);
+bool cairn_hex_decode(const char *hex, unsigned char *out, size_t n);
+
+/* Adds a trusted public key (again: updates its name). */
+cairn_status cairn_trust_add(cairn_home *h, const unsigned char pk[CAIRN_ARTIFACT_PK_BYTES],
+                             const char *name, cairn_error *err);
+typedef struct cairn_trusted_key {
+    char pk_hex[2 * CAIRN_ARTIFACT_PK_BYTES + 1];
+    char name[128];
+    char added_at[32];
+} cairn_trusted_key;
+/* The trusted keys, by public key. *out: array of n (cairn_free). */
+cairn_status cairn_trust_list(cairn_home *h, cairn_trusted_key **out, size_t *n,
+                              cairn_error *err);
+
+/* Records a signature of artifact hash hash_hex after verifying it.
+ * Errors: CAIRN_ECHECK (does not verify), CAIRN_EIO. */
+cairn_status cairn_signature_add(cairn_home *h, const char *hash_hex, const cairn_signature *s,
+                                 cairn_error *err);
+/* The signatures recorded for an artifact hash. *out: array of n (cairn_free). */
+cairn_status cairn_signature_list(cairn_home *h, const char *hash_hex, cairn_signature **out,
+                                  size_t *n, cairn_error *err);
+
+/*
+ * The trust policy for an artifact of hash hash (binary) and hash_hex: the
+ * recorded signatures plus extra (e.g. from an imported .sig file) are
+ * verified; one that does not verify is an error whatever the policy
+ * (CAIRN_ECHECK, "wrongly signed"). When the home trusts keys and no valid
+ * signature is by a trusted key: CAIRN_ECHECK ("not signed by a trusted
+ * key"). *n_valid (may be NULL) gets the count of valid signatures.
+ */
+cairn_status cairn_trust_check(cairn_home *h, const unsigned char hash[CAIRN_HASH_BYTES],
+                               const char *hash_hex, const cairn_signature *extra,
+                               size_t n_extra, size_t *n_valid, cairn_error *err);
+
+/* Loads objects/<hash_hex>.art: the object's hash, the strict loader, then the
+ * trust policy. Errors: those of cairn_home_object_get, cairn_artifact_load and
+ * cairn_trust_check. */
+cairn_status cairn_home_artifact_load(cairn_home *h, const char *hash_hex, cairn_artifact **out,
+                                      cairn_error *err);
+
 #endif /* CAIRN_REGISTRY_ARTIFACT_H */

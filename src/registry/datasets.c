@@ -281,37 +281,6 @@ done:
     return st;
 }
 
-/* True when path is a regular file holding exactly bytes[0..len). */
-static bool object_matches(const char *path, const char *bytes, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool same = false;
-    struct stat sb;
-    char *chunk = NULL;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != (uint64_t)len)
-        goto done;
-    const size_t chunk_cap = 1u << 20;
-    chunk = cairn_malloc(chunk_cap);
-    if (!chunk)
-        goto done;
-    for (size_t pos = 0; pos < len;) {
-        size_t want = len - pos < chunk_cap ? len - pos : chunk_cap;
-        ssize_t r = read(fd, chunk, want);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || memcmp(chunk, bytes + pos, (size_t)r) != 0)
-            goto done;
-        pos += (size_t)r;
-    }
-    same = true;
-done:
-    cairn_free(chunk);
-    close(fd);
-    return same;
-}
-
 /* [{"name":..,"type":..},...] */
 static char *columns_json_of(const cairn_frame *f)
 {
@@ -491,11 +460,8 @@ static cairn_status store(cairn_home *h, const cairn_frame *f, stats_job *job,
 
     /* 1. The object, durably; an identical file already there (another name,
      * or a crashed earlier add) is reused, a damaged one replaced. */
-    if (!object_matches(path, bytes, len)) {
-        if ((st = cairn_mkdirs(h->objects_dir, err)) != CAIRN_OK ||
-            (st = cairn_write_file_atomic(path, bytes, len, err)) != CAIRN_OK)
-            goto done;
-    }
+    if ((st = cairn_home_object_put(h, di.hash, ".snap", bytes, len, err)) != CAIRN_OK)
+        goto done;
     cairn_free(bytes);
     bytes = NULL;
     report(prog, "snapshot", 1.0);

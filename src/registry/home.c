@@ -33,8 +33,8 @@
  * 0..v-1 applied. A new home gets every step in one transaction; an older one
  * gets the missing steps when it is opened (upgrade_schema). A step is only
  * ever appended, never edited: a home made by an older build must end up with
- * exactly the tables a new one has. Later modules (models, aliases, audit)
- * add a step and bump CAIRN_HOME_SCHEMA_VERSION.
+ * exactly the tables a new one has. A later module adds a step and bumps
+ * CAIRN_HOME_SCHEMA_VERSION.
  */
 static const char schema_v1_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -94,7 +94,65 @@ static const char schema_v2_sql[] =
     " PRIMARY KEY (run_id, name));"
     "CREATE INDEX IF NOT EXISTS run_metrics_by_name ON run_metrics(name, estimate);";
 
-static const char *const schema_steps[] = {schema_v1_sql, schema_v2_sql};
+/* Version 3: reference statistics on runs; the model registry (models.c):
+ * versions, aliases and the audit log; artifact signatures and trusted keys. */
+static const char schema_v3_sql[] =
+    "ALTER TABLE runs ADD COLUMN refstats_json TEXT;"
+    "CREATE TABLE IF NOT EXISTS models("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " created_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS model_versions("
+    " model TEXT NOT NULL REFERENCES models(name),"
+    " version INTEGER NOT NULL CHECK (version >= 1),"
+    " artifact_hash TEXT NOT NULL,"
+    " run_id TEXT NOT NULL,"
+    " source TEXT NOT NULL CHECK (source IN ('run', 'import')),"
+    " task TEXT,"
+    " model_type TEXT,"
+    " dataset_name TEXT,"
+    " dataset_version INTEGER,"
+    " dataset_hash TEXT,"
+    " contract_hash TEXT,"
+    " metrics_json TEXT,"
+    " created_at TEXT NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " PRIMARY KEY (model, version),"
+    " UNIQUE (model, artifact_hash));"
+    "CREATE TABLE IF NOT EXISTS aliases("
+    " model TEXT NOT NULL REFERENCES models(name),"
+    " alias TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " percent REAL,"
+    " updated_at TEXT NOT NULL,"
+    " PRIMARY KEY (model, alias),"
+    " FOREIGN KEY (model, version) REFERENCES model_versions(model, version));"
+    "CREATE TABLE IF NOT EXISTS audit("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time TEXT NOT NULL,"
+    " user TEXT NOT NULL,"
+    " model TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " alias TEXT,"
+    " from_version INTEGER,"
+    " to_version INTEGER,"
+    " percent REAL,"
+    " run_id TEXT,"
+    " reason TEXT,"
+    " verdict TEXT,"
+    " gates_json TEXT);"
+    "CREATE INDEX IF NOT EXISTS audit_by_model ON audit(model, seq);"
+    "CREATE TABLE IF NOT EXISTS signatures("
+    " artifact_hash TEXT NOT NULL,"
+    " public_key TEXT NOT NULL,"
+    " signature TEXT NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " PRIMARY KEY (artifact_hash, public_key));"
+    "CREATE TABLE IF NOT EXISTS trusted_keys("
+    " public_key TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT,"
+    " added_at TEXT NOT NULL);";
+
+static const char *const schema_steps[] = {schema_v1_sql, schema_v2_sql, schema_v3_sql};
 _Static_assert(sizeof schema_steps / sizeof *schema_steps == CAIRN_HOME_SCHEMA_VERSION,
                "one schema step per schema version");
 
@@ -165,6 +223,94 @@ char *cairn_home_object_path(const cairn_home *h, const char *hex, const char *e
         cairn_buf_puts(&b, ext);
     }
     return cairn_buf_take(&b);
+}
+
+/* True when path is a regular file holding exactly bytes[0..len). */
+static bool object_matches(const char *path, const char *bytes, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool same = false;
+    struct stat sb;
+    char *chunk = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != (uint64_t)len)
+        goto done;
+    const size_t chunk_cap = 1u << 20;
+    chunk = cairn_malloc(chunk_cap);
+    if (!chunk)
+        goto done;
+    for (size_t pos = 0; pos < len;) {
+        size_t want = len - pos < chunk_cap ? len - pos : chunk_cap;
+        ssize_t r = read(fd, chunk, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || memcmp(chunk, bytes + pos, (size_t)r) != 0)
+            goto done;
+        pos += (size_t)r;
+    }
+    same = true;
+done:
+    cairn_free(chunk);
+    close(fd);
+    return same;
+}
+
+cairn_status cairn_home_object_put(cairn_home *h, const char *hex, const char *ext,
+                                   const void *bytes, size_t len, cairn_error *err)
+{
+    char *path = cairn_home_object_path(h, hex, ext);
+    cairn_status st = CAIRN_OK;
+    if (!path)
+        return cairn_error_set(err, CAIRN_ENOMEM, hex, "out of memory");
+    /* An identical file already there (another name, or a crashed earlier
+     * write) is reused; a damaged one is replaced. */
+    if (!object_matches(path, bytes, len)) {
+        if ((st = cairn_mkdirs(h->objects_dir, err)) == CAIRN_OK)
+            st = cairn_write_file_atomic(path, bytes, len, err);
+    }
+    cairn_free(path);
+    return st;
+}
+
+cairn_status cairn_home_object_get(cairn_home *h, const char *hex, const char *ext, char **out,
+                                   size_t *out_len, cairn_error *err)
+{
+    char *path = cairn_home_object_path(h, hex, ext);
+    char *bytes = NULL;
+    size_t len = 0;
+    cairn_status st;
+    *out = NULL;
+    *out_len = 0;
+    if (!path)
+        return cairn_error_set(err, CAIRN_ENOMEM, hex, "out of memory");
+    if (access(path, F_OK) != 0) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, path, "object %s%s is missing from the home",
+                             hex, ext ? ext : "");
+        goto done;
+    }
+    if ((st = cairn_read_file(path, &bytes, &len, err)) != CAIRN_OK)
+        goto done;
+    unsigned char hash[CAIRN_HASH_BYTES];
+    char got[CAIRN_HASH_HEX];
+    cairn_hasher hs;
+    cairn_hasher_init(&hs);
+    cairn_hasher_update(&hs, bytes, len);
+    cairn_hasher_final(&hs, hash);
+    cairn_hash_hex(hash, got);
+    if (strcmp(got, hex) != 0) {
+        st = cairn_error_set(err, CAIRN_ECORRUPT, path,
+                             "object content does not match its name (hash %.16s...): the file "
+                             "was damaged or replaced", got);
+        goto done;
+    }
+    *out = bytes;
+    *out_len = len;
+    bytes = NULL;
+done:
+    cairn_free(bytes);
+    cairn_free(path);
+    return st;
 }
 
 bool cairn_name_valid(const char *name)

@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#define CAIRN_HOME_SCHEMA_VERSION 2
+#define CAIRN_HOME_SCHEMA_VERSION 3
 #define CAIRN_HOME_BUSY_TIMEOUT_MS 10000  /* wait this long for another writer's lock */
 #define CAIRN_HOME_TMP_MAX_AGE_S 600      /* objects/.tmp-* older than this are crash leftovers */
 #define CAIRN_HOME_CRASH_EXIT 70          /* exit status of the CAIRN_TEST_CRASH_AT hook */
@@ -66,6 +66,20 @@ char *cairn_home_contract_path(const cairn_home *h, const char *name);
 /* Path of the object file for a hex hash: objects/<hex><ext> (ext ".snap" or "snap";
  * NULL for none). Caller frees with cairn_free; NULL when out of memory. */
 char *cairn_home_object_path(const cairn_home *h, const char *hex, const char *ext);
+
+/*
+ * Content-addressed objects. put writes bytes as objects/<hex><ext> durably
+ * (temporary file, fsync, rename, directory fsync) unless an identical file
+ * is already there; hex must be the caller's hash of the bytes. get reads
+ * objects/<hex><ext> and checks that its BLAKE2b hash is hex (for objects
+ * named by the hash of their whole content: artifacts, contracts); *out is
+ * NUL-terminated, freed with cairn_free. Errors: CAIRN_ECORRUPT (missing or
+ * not matching), CAIRN_EIO, CAIRN_ENOMEM.
+ */
+cairn_status cairn_home_object_put(cairn_home *h, const char *hex, const char *ext,
+                                   const void *bytes, size_t len, cairn_error *err);
+cairn_status cairn_home_object_get(cairn_home *h, const char *hex, const char *ext, char **out,
+                                   size_t *out_len, cairn_error *err);
 
 /*
  * Splits "NAME" or "NAME@N" (N >= 1, decimal digits, no sign or leading
@@ -125,7 +139,8 @@ cairn_status cairn_dataset_store(cairn_home *h, const cairn_frame *f, const cair
  *        contract_hash TEXT, code_version TEXT, build_json TEXT,
  *        stages_json TEXT, split_json TEXT, eval_json TEXT, findings_json TEXT,
  *        gates_json TEXT, model_type TEXT,
- *        transform_state BLOB, model_state BLOB, baseline_state BLOB, state_hash TEXT)
+ *        transform_state BLOB, model_state BLOB, baseline_state BLOB, state_hash TEXT,
+ *        refstats_json TEXT)   -- refstats_json: added by schema 3
  *   run_metrics(run_id TEXT, name TEXT, estimate REAL, lo REAL, hi REAL,
  *        PRIMARY KEY(run_id, name))   -- the model's test metrics, for sorting / compare
  * Text columns that do not apply are NULL (a failed run has no eval).
@@ -167,6 +182,8 @@ typedef struct cairn_run_record {
     uint8_t *baseline_state;    /* cairn_linear_to_bytes of the baseline */
     size_t baseline_state_len;
     char *state_hash;           /* BLAKE2b hex over the three states (lengths framed) */
+    char *refstats_json;        /* reference statistics of the training part (refstats.h);
+                                   NULL for failed runs and runs stored before schema 3 */
     cairn_run_metric *metrics;  /* the model's test metrics, n_metrics of them */
     size_t n_metrics;
 } cairn_run_record;

@@ -36,7 +36,7 @@
     X(model) X(status) X(error) X(started_at) X(finished_at) X(spec_text) X(spec_json)             \
     X(dataset_name) X(dataset_hash) X(contract_hash) X(code_version) X(build_json)                 \
     X(stages_json) X(split_json) X(eval_json) X(findings_json) X(gates_json) X(model_type)         \
-    X(state_hash)
+    X(state_hash) X(refstats_json)
 
 #define AS_COL(f) "r." #f ", "
 #define AS_PARAM(f) "?, "

@@ -224,9 +224,10 @@ static void test_init_and_open(void **state)
     integrity_ok(h);
 
     /* A newer schema is refused with a clear message. */
-    assert_int_equal(sqlite3_exec(h->db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+             CAIRN_HOME_SCHEMA_VERSION + 1);
+    assert_int_equal(sqlite3_exec(h->db, sql, NULL, NULL, NULL), SQLITE_OK);
     cairn_home_close(h);
     h = NULL;
     assert_int_equal(cairn_home_open(fx->home, &h, &err), CAIRN_ECORRUPT);

@@ -116,6 +116,7 @@ static void full_run(cairn_run_record *r, const char *id)
     r->findings_json = xstrdup("[]");
     r->gates_json = xstrdup("[{\"metric\":\"auc\",\"op\":\">=\",\"value\":0.7}]");
     r->model_type = xstrdup("gbdt");
+    r->refstats_json = xstrdup("{\"version\":1,\"rows\":3,\"features\":[]}");
     r->transform_state = xblob(tstate, sizeof tstate);
     r->transform_state_len = sizeof tstate;
     r->model_state = xblob(mstate, sizeof mstate);
@@ -184,6 +185,7 @@ static void assert_runs_equal(const cairn_run_record *want, const cairn_run_reco
     assert_str_or_null(want->build_json, got->build_json);
     assert_str_or_null(want->stages_json, got->stages_json);
     assert_str_or_null(want->split_json, got->split_json);
+    assert_str_or_null(want->refstats_json, got->refstats_json);
     assert_str_or_null(want->eval_json, got->eval_json);
     assert_str_or_null(want->findings_json, got->findings_json);
     assert_str_or_null(want->gates_json, got->gates_json);
@@ -914,7 +916,8 @@ static void test_upgrade_v1(void **state)
 
     if (cairn_home_open(fx->home, &h, &err) != CAIRN_OK)
         fail_msg("open: %s (%s)", err.msg, err.where);
-    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     CAIRN_HOME_SCHEMA_VERSION);
     /* The old data is still there, and runs work. */
     cairn_dataset_info info;
     assert_int_equal(cairn_dataset_get(h, "telco@1", &info, &err), CAIRN_OK);
@@ -936,7 +939,8 @@ static void test_upgrade_v1(void **state)
     char *fresh_schema = strdup(schema_of(f->db));
     assert_string_equal(schema_of(h->db), fresh_schema);
     free(fresh_schema);
-    assert_int_equal(sql_int(f->db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    assert_int_equal(sql_int(f->db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     CAIRN_HOME_SCHEMA_VERSION);
     cairn_home_close(f);
     cairn_home_close(h);
 
@@ -949,9 +953,49 @@ static void test_upgrade_v1(void **state)
     make_old_home(other, 1);
     assert_int_equal(cairn_home_init(other, &err), CAIRN_OK);
     inspect_home(other, &v, &tables);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, CAIRN_HOME_SCHEMA_VERSION);
     assert_int_equal(tables, 2);
 
+    cairn_run_record_reset(&r);
+    cairn_run_record_reset(&got);
+}
+
+/* A version-2 home (runs, no registry tables) gains refstats and the model registry on
+ * open, keeps its runs, and ends up with a new home's schema. The version-2 home is made
+ * from a new one by undoing step 3. */
+static void test_upgrade_v2(void **state)
+{
+    fixture *fx = *state;
+    cairn_home *h = NULL;
+    cairn_error err = {0};
+    cairn_run_record r, got = {0};
+    assert_int_equal(cairn_home_init(fx->home, &err), CAIRN_OK);
+    assert_int_equal(cairn_home_open(fx->home, &h, &err), CAIRN_OK);
+    char *fresh_schema = strdup(schema_of(h->db));
+    full_run(&r, "r-0000000000aa");
+    assert_int_equal(cairn_run_store(h, &r, &err), CAIRN_OK);
+    assert_int_equal(sqlite3_exec(h->db,
+                                  "DROP TABLE aliases; DROP TABLE model_versions; DROP TABLE models;"
+                                  "DROP TABLE audit; DROP TABLE signatures; DROP TABLE trusted_keys;"
+                                  "ALTER TABLE runs DROP COLUMN refstats_json;"
+                                  "UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    cairn_home_close(h);
+    h = NULL;
+
+    assert_int_equal(cairn_home_open(fx->home, &h, &err), CAIRN_OK);
+    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     CAIRN_HOME_SCHEMA_VERSION);
+    assert_string_equal(schema_of(h->db), fresh_schema);
+    assert_int_equal(cairn_run_get(h, "r-0000000000aa", &got, &err), CAIRN_OK);
+    /* The run comes back whole; what version 2 could not hold is NULL. */
+    cairn_free(r.refstats_json);
+    r.refstats_json = NULL;
+    assert_runs_equal(&r, &got, true);
+    assert_null(got.refstats_json);
+    cairn_home_close(h);
+    free(fresh_schema);
     cairn_run_record_reset(&r);
     cairn_run_record_reset(&got);
 }
@@ -964,16 +1008,18 @@ static void test_newer_and_unknown_versions(void **state)
     long long v, tables;
     char dir[700];
 
-    /* Version 3 is newer than this build: refused, and left alone. */
-    snprintf(dir, sizeof dir, "%s/v3", fx->dir);
-    make_old_home(dir, 3);
+    /* A version newer than this build's is refused, and left alone. */
+    char newer[16];
+    snprintf(newer, sizeof newer, "%d", CAIRN_HOME_SCHEMA_VERSION + 1);
+    snprintf(dir, sizeof dir, "%s/newer", fx->dir);
+    make_old_home(dir, CAIRN_HOME_SCHEMA_VERSION + 1);
     assert_int_equal(cairn_home_open(dir, &h, &err), CAIRN_ECORRUPT);
     assert_null(h);
     assert_non_null(strstr(err.msg, "newer"));
-    assert_non_null(strstr(err.msg, "3"));
+    assert_non_null(strstr(err.msg, newer));
     assert_int_equal(cairn_home_init(dir, &err), CAIRN_ECORRUPT);
     inspect_home(dir, &v, &tables);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, CAIRN_HOME_SCHEMA_VERSION + 1);
     assert_int_equal(tables, 0);
 
     /* Version 0 is not one cairn ever wrote. */
@@ -985,10 +1031,10 @@ static void test_newer_and_unknown_versions(void **state)
     assert_int_equal(v, 0);
     assert_int_equal(tables, 0);
 
-    /* A version-2 home made by init is opened as is. */
+    /* A home made by init is opened as is. */
     assert_int_equal(cairn_home_init(fx->home, &err), CAIRN_OK);
     inspect_home(fx->home, &v, &tables);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, CAIRN_HOME_SCHEMA_VERSION);
     assert_int_equal(tables, 2);
 }
 
@@ -1015,7 +1061,8 @@ static void test_upgrade_crash(void **state)
     assert_int_equal(v, 1);
     assert_int_equal(tables, 0);
     assert_int_equal(cairn_home_open(fx->home, &h, NULL), CAIRN_OK);
-    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     CAIRN_HOME_SCHEMA_VERSION);
     assert_int_equal(sql_int(h->db, "SELECT COUNT(*) FROM runs"), 0);
     cairn_home_close(h);
 }
@@ -1064,7 +1111,8 @@ static void test_upgrade_concurrent(void **state)
     }
     cairn_home *h = NULL;
     assert_int_equal(cairn_home_open(fx->home, &h, NULL), CAIRN_OK);
-    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    assert_int_equal(sql_int(h->db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+                     CAIRN_HOME_SCHEMA_VERSION);
     assert_int_equal(sql_int(h->db, "SELECT COUNT(*) FROM runs"), KIDS);
     assert_int_equal(sql_int(h->db, "SELECT COUNT(*) FROM meta"), 2);
     cairn_run_record *list = NULL;
@@ -1092,6 +1140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_and_unknown_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_concurrent, setup, teardown),
