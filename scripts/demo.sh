@@ -101,4 +101,38 @@ run "$CAIRN" data add "$DEMO/churn_leaky.csv" --name churn_leaky
 sed -e 's/^data: churn@1/data: churn_leaky/' "$DEMO/churn.spec.yaml" > "$DEMO/churn.leaky.yaml"
 "$CAIRN" train "$DEMO/churn.leaky.yaml" | sed -n '/^findings/,/^stages/p'
 
-stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (registry, serve, monitor) build on it"
+run_of() { # run_of DATASET_NAME MODEL_TYPE: the newest run trained on it with that model
+  "$CAIRN" --json runs ls | /usr/bin/python3 -c '
+import json, sys
+runs = [r for r in json.load(sys.stdin)["runs"]
+        if r["status"] == "succeeded" and r["dataset"]["name"] == sys.argv[1] and r["model_type"] == sys.argv[2]]
+print(runs[0]["id"])' "$1" "$2"
+}
+GBDT=$(run_of churn gbdt)
+LEAKY=$(run_of churn_leaky gbdt)
+
+stage "13. review: the reviewer's checklist, automated (gates declared before training, baseline, calibration, leakage, reproducibility)"
+run "$CAIRN" review "$GBDT"
+
+stage "14. promote it: churn@1 becomes production (artifact written, alias moved, audit row)"
+run "$CAIRN" promote "$GBDT" --model churn --reason "first release"
+
+stage "15. the leaky run is refused, with every reason, and the refusal is audited"
+set +e
+"$CAIRN" promote "$LEAKY" --model churn; rc=$?
+set -e
+echo "(exit code $rc: 1 means the promotion was refused, as it should be)"
+
+stage "16. the registry: versions, aliases, lineage (which data trained production), audit log"
+run "$CAIRN" models show churn
+run "$CAIRN" models history churn
+
+stage "17. sign the production artifact, export it with its lineage, import it into another home that trusts the key"
+run "$CAIRN" keys gen -o "$DEMO/team"
+run "$CAIRN" sign churn --key "$DEMO/team.key"
+run "$CAIRN" export churn -o "$DEMO/churn.art"
+run "$CAIRN" --home "$DEMO/other-home" init
+run "$CAIRN" --home "$DEMO/other-home" keys trust "$DEMO/team.pub"
+run "$CAIRN" --home "$DEMO/other-home" import "$DEMO/churn.art"
+
+stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (serve, monitor) build on it"

@@ -41,6 +41,14 @@ static int parse_version(const cli_cmd *cmd, const char *opt, const char *s, int
     return 0;
 }
 
+static void json_num_or_null(cairn_buf *b, double v)
+{
+    if (isfinite(v))
+        cairn_buf_put_double(b, v);
+    else
+        cairn_buf_puts(b, "null");
+}
+
 static void json_str_or_null(cairn_buf *b, const char *s)
 {
     if (s)
@@ -309,7 +317,7 @@ static void audit_json(const cairn_audit_entry *e, cairn_buf *b)
     else
         cairn_buf_puts(b, "null");
     cairn_buf_puts(b, ",\"percent\":");
-    cairn_buf_put_double(b, e->percent);
+    json_num_or_null(b, e->percent);
     cairn_buf_puts(b, ",\"run\":");
     json_str_or_null(b, e->run_id);
     cairn_buf_puts(b, ",\"reason\":");
@@ -510,7 +518,7 @@ int cmd_models_show(const cli_cmd *cmd, cli_args *a)
             cairn_buf_puts(&b, k ? ",{\"alias\":" : "{\"alias\":");
             json_str_or_null(&b, al[k].alias);
             cairn_buf_printf(&b, ",\"version\":%d,\"percent\":", al[k].version);
-            cairn_buf_put_double(&b, al[k].percent);
+            json_num_or_null(&b, al[k].percent);
             cairn_buf_puts(&b, ",\"updated_at\":");
             json_str_or_null(&b, al[k].updated_at);
             cairn_buf_putc(&b, '}');
@@ -706,17 +714,7 @@ int cmd_export(const cli_cmd *cmd, cli_args *a)
     if (st == CAIRN_OK)
         st = cairn_write_file_atomic(file, art.data, art.len, &err);
     if (st == CAIRN_OK && n_sigs) {
-        cairn_buf_puts(&sb, "{\"artifact\":\"");
-        cairn_buf_puts(&sb, hex);
-        cairn_buf_puts(&sb, "\",\"signatures\":[");
-        for (size_t i = 0; i < n_sigs; i++) {
-            char pk[2 * CAIRN_ARTIFACT_PK_BYTES + 1], sg[2 * CAIRN_ARTIFACT_SIG_BYTES + 1];
-            cairn_hex_encode(sigs[i].pk, sizeof sigs[i].pk, pk);
-            cairn_hex_encode(sigs[i].sig, sizeof sigs[i].sig, sg);
-            cairn_buf_printf(&sb, "%s{\"public_key\":\"%s\",\"signature\":\"%s\"}", i ? "," : "",
-                             pk, sg);
-        }
-        cairn_buf_puts(&sb, "]}\n");
+        cairn_sigfile_format(hex, sigs, n_sigs, &sb);
         st = sb.failed ? cairn_error_set(&err, CAIRN_ENOMEM, file, "out of memory")
                        : cairn_write_file_atomic(sig_path, sb.data, sb.len, &err);
     } else if (st == CAIRN_OK && access(sig_path, F_OK) == 0) {
@@ -756,46 +754,13 @@ static cairn_status read_sig_file(const char *path, cairn_signature **out, size_
 {
     char *text = NULL;
     size_t len = 0;
-    cJSON *doc = NULL;
     *out = NULL;
     *n = 0;
     if (access(path, F_OK) != 0)
         return CAIRN_OK;
     cairn_status st = cairn_read_file(path, &text, &len, err);
-    if (st != CAIRN_OK)
-        return st;
-    doc = cJSON_ParseWithLength(text, len);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "signatures");
-    int m = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
-    if (m < 0 || m > 1024) {
-        st = cairn_error_set(err, CAIRN_EINPUT, path,
-                             "not a signature file (expected {\"signatures\":[...]})");
-        goto done;
-    }
-    *out = cairn_calloc((size_t)m + 1, sizeof **out);
-    if (!*out) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < m; i++) {
-        const cJSON *it = cJSON_GetArrayItem(list, i);
-        const char *pk = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "public_key"));
-        const char *sg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "signature"));
-        if (!cairn_hex_decode(pk, (*out)[i].pk, CAIRN_ARTIFACT_PK_BYTES) ||
-            !cairn_hex_decode(sg, (*out)[i].sig, CAIRN_ARTIFACT_SIG_BYTES)) {
-            st = cairn_error_set(err, CAIRN_EINPUT, path,
-                                 "signature %d: public_key must be 64 and signature 128 hex digits",
-                                 i);
-            goto done;
-        }
-    }
-    *n = (size_t)m;
-done:
-    if (st != CAIRN_OK) {
-        cairn_free(*out);
-        *out = NULL;
-    }
-    cJSON_Delete(doc);
+    if (st == CAIRN_OK)
+        st = cairn_sigfile_parse(text, len, path, NULL, out, n, err);
     cairn_free(text);
     return st;
 }

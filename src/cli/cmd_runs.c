@@ -783,6 +783,10 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
     put_embedded(b, r->findings_json);
     put_key(b, "gates");
     put_embedded(b, r->gates_json);
+    if (full) {   /* the drift baseline (refstats.h); listings leave it out */
+        put_key(b, "refstats");
+        put_embedded(b, r->refstats_json);
+    }
     put_key(b, "stages");
     put_embedded(b, r->stages_json);
     put_key(b, "build");

@@ -157,9 +157,27 @@ cairn_status cairn_key_read_secret(const char *path, unsigned char sk[CAIRN_ARTI
                                    cairn_error *err);
 cairn_status cairn_key_read_public(const char *path, unsigned char pk[CAIRN_ARTIFACT_PK_BYTES],
                                    cairn_error *err);
+/* Parses key file text (untrusted): secret -> 64 bytes, else 32, into out.
+ * Errors: CAIRN_EINPUT (where = name). */
+cairn_status cairn_key_parse(const char *text, size_t len, bool secret, unsigned char *out,
+                             const char *name, cairn_error *err);
 /* Hex of n bytes into out (2n + 1 bytes); hex to bytes (exactly n): false when malformed. */
 void cairn_hex_encode(const unsigned char *p, size_t n, char *out);
 bool cairn_hex_decode(const char *hex, unsigned char *out, size_t n);
+
+/*
+ * Detached signature files (FILE.sig beside an exported artifact), JSON:
+ *   {"artifact":"HEX64","signatures":[{"public_key":"HEX64","signature":"HEX128"},...]}
+ * parse reads untrusted text: at most CAIRN_SIGFILE_MAX signatures; "artifact",
+ * when present, must be hash_hex (NULL: not checked). *out: array of *n
+ * (cairn_free). Errors: CAIRN_EINPUT (where = name). format appends the file.
+ */
+#define CAIRN_SIGFILE_MAX 1024
+cairn_status cairn_sigfile_parse(const char *text, size_t len, const char *name,
+                                 const char *hash_hex, cairn_signature **out, size_t *n,
+                                 cairn_error *err);
+void cairn_sigfile_format(const char *hash_hex, const cairn_signature *sigs, size_t n,
+                          cairn_buf *b);
 
 /* Adds a trusted public key (again: updates its name). */
 cairn_status cairn_trust_add(cairn_home *h, const unsigned char pk[CAIRN_ARTIFACT_PK_BYTES],

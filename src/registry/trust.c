@@ -9,6 +9,7 @@
  */
 #include "registry/artifact.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -121,21 +122,38 @@ cairn_status cairn_key_generate(const char *prefix, char *pk_hex, cairn_error *e
     return CAIRN_OK;
 }
 
-static cairn_status read_key(const char *path, const char *tag, unsigned char *out, size_t n,
-                             cairn_error *err)
+cairn_status cairn_key_parse(const char *text, size_t len, bool secret, unsigned char *out,
+                             const char *name, cairn_error *err)
+{
+    const char *tag = secret ? SECRET_TAG : PUBLIC_TAG;
+    size_t n = secret ? CAIRN_ARTIFACT_SK_BYTES : CAIRN_ARTIFACT_PK_BYTES;
+    size_t tl = strlen(tag);
+    char hex[2 * CAIRN_ARTIFACT_SK_BYTES + 1];
+    /* One line: the tag, 2n hex digits, an optional newline. */
+    if (len > tl && text[len - 1] == '\n')
+        len--;
+    bool ok = len == tl + 2 * n && memcmp(text, tag, tl) == 0;
+    if (ok) {
+        memcpy(hex, text + tl, 2 * n);
+        hex[2 * n] = '\0';
+        ok = cairn_hex_decode(hex, out, n);
+        sodium_memzero(hex, sizeof hex);
+    }
+    if (!ok)
+        return cairn_error_set(err, CAIRN_EINPUT, name ? name : "key",
+                               "not a cairn %s key file (expected '%s<%zu hex digits>')",
+                               secret ? "secret" : "public", tag, 2 * n);
+    return CAIRN_OK;
+}
+
+static cairn_status read_key(const char *path, bool secret, unsigned char *out, cairn_error *err)
 {
     char *text = NULL;
     size_t len = 0;
     cairn_status st = cairn_read_file(path, &text, &len, err);
     if (st != CAIRN_OK)
         return st;
-    size_t tl = strlen(tag);
-    /* One line: the tag, 2n hex digits, an optional newline. */
-    if (len > tl && text[len - 1] == '\n')
-        text[--len] = '\0';
-    if (len != tl + 2 * n || memcmp(text, tag, tl) != 0 || !cairn_hex_decode(text + tl, out, n))
-        st = cairn_error_set(err, CAIRN_EINPUT, path, "not a cairn %s key file (expected '%s<hex>')",
-                             strstr(tag, "secret") ? "secret" : "public", tag);
+    st = cairn_key_parse(text, len, secret, out, path, err);
     sodium_memzero(text, len);
     cairn_free(text);
     return st;
@@ -144,13 +162,13 @@ static cairn_status read_key(const char *path, const char *tag, unsigned char *o
 cairn_status cairn_key_read_secret(const char *path, unsigned char sk[CAIRN_ARTIFACT_SK_BYTES],
                                    cairn_error *err)
 {
-    return read_key(path, SECRET_TAG, sk, CAIRN_ARTIFACT_SK_BYTES, err);
+    return read_key(path, true, sk, err);
 }
 
 cairn_status cairn_key_read_public(const char *path, unsigned char pk[CAIRN_ARTIFACT_PK_BYTES],
                                    cairn_error *err)
 {
-    return read_key(path, PUBLIC_TAG, pk, CAIRN_ARTIFACT_PK_BYTES, err);
+    return read_key(path, false, pk, err);
 }
 
 /* ---- the home's tables ------------------------------------------------------------------ */
@@ -371,4 +389,78 @@ cairn_status cairn_home_artifact_load(cairn_home *h, const char *hash_hex, cairn
     }
     *out = a;
     return CAIRN_OK;
+}
+
+/* ---- signature files ------------------------------------------------------------------------ */
+
+cairn_status cairn_sigfile_parse(const char *text, size_t len, const char *name,
+                                 const char *hash_hex, cairn_signature **out, size_t *n,
+                                 cairn_error *err)
+{
+    cairn_status st = CAIRN_OK;
+    *out = NULL;
+    *n = 0;
+    if (!name)
+        name = "signature file";
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "signatures");
+    const cJSON *art = cJSON_GetObjectItemCaseSensitive(doc, "artifact");
+    int m = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
+    if (!cJSON_IsObject(doc) || m < 0) {
+        st = cairn_error_set(err, CAIRN_EINPUT, name,
+                             "not a signature file (expected {\"signatures\":[...]})");
+        goto done;
+    }
+    if (m > CAIRN_SIGFILE_MAX) {
+        st = cairn_error_set(err, CAIRN_EINPUT, name, "more than %d signatures",
+                             CAIRN_SIGFILE_MAX);
+        goto done;
+    }
+    if (art && (!cJSON_IsString(art) || (hash_hex && strcmp(art->valuestring, hash_hex) != 0))) {
+        st = cairn_error_set(err, CAIRN_EINPUT, name,
+                             "the signature file is for another artifact (%.16s...)",
+                             cJSON_IsString(art) ? art->valuestring : "?");
+        goto done;
+    }
+    *out = cairn_calloc((size_t)m + 1, sizeof **out);
+    if (!*out) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, name, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < m; i++) {
+        const cJSON *it = cJSON_GetArrayItem(list, i);
+        const char *pk = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "public_key"));
+        const char *sg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "signature"));
+        if (!cairn_hex_decode(pk, (*out)[i].pk, CAIRN_ARTIFACT_PK_BYTES) ||
+            !cairn_hex_decode(sg, (*out)[i].sig, CAIRN_ARTIFACT_SIG_BYTES)) {
+            st = cairn_error_set(err, CAIRN_EINPUT, name,
+                                 "signature %d: public_key must be 64 and signature 128 hex digits",
+                                 i);
+            goto done;
+        }
+    }
+    *n = (size_t)m;
+done:
+    if (st != CAIRN_OK) {
+        cairn_free(*out);
+        *out = NULL;
+    }
+    cJSON_Delete(doc);
+    return st;
+}
+
+void cairn_sigfile_format(const char *hash_hex, const cairn_signature *sigs, size_t n,
+                          cairn_buf *b)
+{
+    cairn_buf_puts(b, "{\"artifact\":\"");
+    cairn_buf_puts(b, hash_hex);
+    cairn_buf_puts(b, "\",\"signatures\":[");
+    for (size_t i = 0; i < n; i++) {
+        char pk[2 * CAIRN_ARTIFACT_PK_BYTES + 1], sg[2 * CAIRN_ARTIFACT_SIG_BYTES + 1];
+        cairn_hex_encode(sigs[i].pk, sizeof sigs[i].pk, pk);
+        cairn_hex_encode(sigs[i].sig, sizeof sigs[i].sig, sg);
+        cairn_buf_printf(b, "%s{\"public_key\":\"%s\",\"signature\":\"%s\"}", i ? "," : "",
+                         pk, sg);
+    }
+    cairn_buf_puts(b, "]}\n");
 }
