@@ -196,6 +196,24 @@ static char *canonical_json(const char *text, const char *dflt)
     return s;
 }
 
+/* BLAKE2b-256 of the n-byte file p with its content-hash field read as zeros. */
+static void content_hash(const uint8_t *p, size_t n, unsigned char out[CAIRN_HASH_BYTES])
+{
+    static const uint8_t zeros[CAIRN_HASH_BYTES] = {0};
+    cairn_hasher h;
+    cairn_hasher_init(&h);
+    cairn_hasher_update(&h, p, CAIRN_ARTIFACT_CHASH_OFFSET);
+    cairn_hasher_update(&h, zeros, sizeof zeros);
+    cairn_hasher_update(&h, p + CAIRN_ARTIFACT_HEADER_BYTES, n - CAIRN_ARTIFACT_HEADER_BYTES);
+    cairn_hasher_final(&h, out);
+}
+
+void cairn_artifact_seal(uint8_t *p, size_t n)
+{
+    if (n >= CAIRN_ARTIFACT_HEADER_BYTES)
+        content_hash(p, n, p + CAIRN_ARTIFACT_CHASH_OFFSET);
+}
+
 cairn_status cairn_artifact_write(const cairn_artifact_input *in, cairn_buf *out,
                                   cairn_error *err)
 {
@@ -297,6 +315,8 @@ cairn_status cairn_artifact_write(const cairn_artifact_input *in, cairn_buf *out
     put_u32(out, CAIRN_ARTIFACT_VERSION);
     put_u32(out, CAIRN_ART_N_KINDS);
     put_u64(out, pos);
+    static const uint8_t no_hash[CAIRN_HASH_BYTES] = {0};
+    cairn_buf_append(out, no_hash, sizeof no_hash);   /* filled in below */
     for (int k = 1; k <= CAIRN_ART_N_KINDS; k++) {
         put_u32(out, (uint32_t)k);
         put_u32(out, 0);
@@ -316,6 +336,8 @@ cairn_status cairn_artifact_write(const cairn_artifact_input *in, cairn_buf *out
     }
     if (out->failed)
         goto nomem;
+    content_hash((const uint8_t *)out->data + start, pos,
+                 (unsigned char *)out->data + start + CAIRN_ARTIFACT_CHASH_OFFSET);
     st = CAIRN_OK;
     goto done;
 nomem:
@@ -425,6 +447,13 @@ static cairn_status check_layout(const uint8_t *p, size_t n, cairn_artifact *a, 
         if (!a->sections[k].data)
             return cairn_error_set(err, CAIRN_ECORRUPT, "artifact",
                                    "required section '%s' is missing", SECTION_NAMES[k]);
+    /* The layout is sound; now no byte may have changed, text sections included. */
+    unsigned char want[CAIRN_HASH_BYTES];
+    content_hash(p, n, want);
+    if (memcmp(want, p + CAIRN_ARTIFACT_CHASH_OFFSET, CAIRN_HASH_BYTES) != 0)
+        return corrupt_at(err, CAIRN_ARTIFACT_CHASH_OFFSET,
+                          "content hash does not match the bytes: the file was damaged or "
+                          "altered");
     return CAIRN_OK;
 }
 

@@ -7,7 +7,9 @@
  * untrusted: every offset and length is checked against the file before it
  * is used, the layout must be exactly the canonical one the writer produces,
  * the three binary states must match the manifest's state hash, and each
- * state is decoded and cross-checked. Nothing in a file is ever executed.
+ * state is decoded and cross-checked, and the content hash in the header
+ * must match the bytes (so no change anywhere, text sections included, goes
+ * unnoticed). Nothing in a file is ever executed.
  * The artifact's identity is the BLAKE2b-256 of the whole file; an optional
  * Ed25519 signature over that hash is kept beside the file, not in it.
  */
@@ -20,9 +22,11 @@
 #include "registry/registry.h"
 
 #define CAIRN_ARTIFACT_MAGIC "CAIRNART"
-#define CAIRN_ARTIFACT_VERSION 1u
+#define CAIRN_ARTIFACT_VERSION 2u
 #define CAIRN_ARTIFACT_MAX_SECTIONS 64u
-#define CAIRN_ARTIFACT_HEADER_BYTES 24u   /* magic, version, count, total length */
+#define CAIRN_ARTIFACT_HEADER_BYTES 56u   /* magic, version, count, total length, content hash */
+#define CAIRN_ARTIFACT_CHASH_OFFSET 24u   /* the content hash: BLAKE2b-256 of the file with
+                                             these 32 bytes read as zeros */
 #define CAIRN_ARTIFACT_ENTRY_BYTES 24u    /* kind, flags, offset, length */
 #define CAIRN_ARTIFACT_SIG_BYTES 64u      /* Ed25519 detached signature */
 #define CAIRN_ARTIFACT_PK_BYTES 32u
@@ -104,6 +108,10 @@ typedef struct cairn_artifact {
  */
 cairn_status cairn_artifact_write(const cairn_artifact_input *in, cairn_buf *out,
                                   cairn_error *err);
+
+/* Recomputes and stores the content hash of the n-byte artifact p (for tools and
+ * tests that build or edit files by hand; the writer seals what it writes). */
+void cairn_artifact_seal(uint8_t *p, size_t n);
 
 /*
  * Loads an artifact from untrusted bytes (copied). On success *out is new
