@@ -932,7 +932,14 @@ static cairn_status compare_slice_column(work *W, size_t c, size_t primary,
         gather(W, rows + start[g], m);
         compare_sample(W, m, group_seed(in->seed, c, g), all);
         out->n = m;
+        /* The evaluation's rule (eval.h): too few rows, or (binary) fewer than 5 of a class. */
         out->small = m < small;
+        if (in->task == CAIRN_TASK_BINARY) {
+            size_t pos = 0;
+            for (size_t l = 0; l < m; l++)
+                pos += W->y8[l] != 0;
+            out->small = out->small || pos < 5 || m - pos < 5;
+        }
         out->metric = all[primary];
         /* NaN hi (undefined on the group) never counts as a regression. */
         out->regressed = !out->small && out->metric.gain.hi < 0;

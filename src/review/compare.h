@@ -42,7 +42,8 @@ typedef struct cairn_compare_slice {
     char *column;             /* owned */
     char *value;              /* owned: the group's display value */
     size_t n;                 /* rows in the group */
-    bool small;               /* n < small_slice: reported, never called a regression */
+    bool small;               /* n < small_slice, or (binary) < 5 rows of a class, as in
+                                 eval.h: reported, never called a regression */
     cairn_compare_metric metric;   /* the primary metric on the group */
     bool regressed;           /* not small and gain.hi < 0: worse beyond its interval */
 } cairn_compare_slice;

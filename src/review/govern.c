@@ -35,18 +35,63 @@ static bool same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* The model's test metrics object of an eval JSON ({"model":{"metrics":{..}}}),
- * printed compactly, or NULL. */
+/* Prints a parsed JSON value compactly with numbers in round-trip precision
+ * (cJSON's printer keeps 15 digits, which would blur stored metrics). */
+static void put_json(const cJSON *v, cairn_buf *b)
+{
+    const cJSON *it;
+    bool first = true;
+    if (cJSON_IsObject(v)) {
+        cairn_buf_putc(b, '{');
+        cJSON_ArrayForEach(it, v)
+        {
+            if (!first)
+                cairn_buf_putc(b, ',');
+            first = false;
+            cairn_buf_put_json_string(b, it->string, strlen(it->string));
+            cairn_buf_putc(b, ':');
+            put_json(it, b);
+        }
+        cairn_buf_putc(b, '}');
+    } else if (cJSON_IsArray(v)) {
+        cairn_buf_putc(b, '[');
+        cJSON_ArrayForEach(it, v)
+        {
+            if (!first)
+                cairn_buf_putc(b, ',');
+            first = false;
+            put_json(it, b);
+        }
+        cairn_buf_putc(b, ']');
+    } else if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+        cairn_buf_put_double(b, v->valuedouble);
+    } else if (cJSON_IsString(v)) {
+        cairn_buf_put_json_string(b, v->valuestring, strlen(v->valuestring));
+    } else if (cJSON_IsBool(v)) {
+        cairn_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else {
+        cairn_buf_puts(b, "null");
+    }
+}
+
+/* The model's test metrics object of an eval JSON ({"model":{"metrics":{..}}}), or NULL. */
+static char *metrics_of(const cJSON *ev)
+{
+    const cJSON *m = obj_get(obj_get(ev, "model"), "metrics");
+    if (!cJSON_IsObject(m))
+        return NULL;
+    cairn_buf b;
+    cairn_buf_init(&b);
+    put_json(m, &b);
+    char *out = b.failed ? NULL : cairn_buf_take(&b);
+    cairn_buf_reset(&b);
+    return out;
+}
+
 static char *metrics_of_eval(const char *eval_json)
 {
     cJSON *ev = eval_json ? cJSON_Parse(eval_json) : NULL;
-    const cJSON *m = obj_get(obj_get(ev, "model"), "metrics");
-    char *out = NULL;
-    if (cJSON_IsObject(m)) {
-        char *t = cJSON_PrintUnformatted(m);
-        out = t ? cairn_strdup(t) : NULL;
-        cJSON_free(t);
-    }
+    char *out = metrics_of(ev);
     cJSON_Delete(ev);
     return out;
 }
@@ -676,12 +721,7 @@ cairn_status cairn_import(cairn_home *h, const void *bytes, size_t len,
     const char *dh = obj_str(man, "dataset_hash"), *ch = obj_str(man, "contract_hash");
     v.dataset_hash = dh ? cairn_strdup(dh) : NULL;
     v.contract_hash = ch ? cairn_strdup(ch) : NULL;
-    const cJSON *m = obj_get(obj_get(ev, "model"), "metrics");
-    if (cJSON_IsObject(m)) {
-        char *t = cJSON_PrintUnformatted(m);
-        v.metrics_json = t ? cairn_strdup(t) : NULL;
-        cJSON_free(t);
-    }
+    v.metrics_json = metrics_of(ev);
     cairn_audit_note note = {
         .action = "import",
         .user = cairn_audit_user(),

@@ -149,7 +149,7 @@ if abs(gates['auc_vs_production']['value'] - d) > 1e-9 or gates['auc_vs_producti
 sl = lambda r: {(s['column'], s['value']): s for s in r['eval']['model']['slices']}
 gs, ws = sl(g), sl(w)
 drop = max([0.0] + [gs[k]['metrics']['auc']['estimate'] - ws[k]['metrics']['auc']['estimate']
-                    for k in gs if gs[k]['n'] >= 100])
+                    for k in gs if not gs[k]['small']])   # the evaluation's own small flag
 if abs(gates['slice_auc_drop']['value'] - drop) > 1e-9 or gates['slice_auc_drop']['status'] != ('fail' if drop > 0.05 else 'pass'):
     bad.append('slice drop %r, wanted %r' % (gates['slice_auc_drop'], drop))
 if gates['auc']['status'] != 'pass': bad.append('auc gate')
