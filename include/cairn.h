@@ -253,6 +253,104 @@ CAIRN_API cairn_status cairn_contract_validate_row(const cairn_contract *c, cons
                                                    cairn_error *err);
 CAIRN_API void cairn_violations_reset(cairn_violations *v);
 
+/* ------------------------------------------------------------------------ */
+/* Inference: models opened for scoring                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A model opened for scoring: the artifact of a registered version (or an
+ * artifact file), checked on load (layout, hashes, every state, the home's
+ * signature policy), with its contract, transform, model and baseline ready.
+ * Scoring calls never modify it: any number of threads may score with one
+ * model at once. Serving, `cairn predict` and embedding programs all score
+ * through these calls, so they validate and transform identically.
+ */
+typedef struct cairn_model cairn_model;
+
+/*
+ * Opens "NAME" (its production alias), "NAME@N" or "NAME@ALIAS" from a home.
+ * Errors: CAIRN_ENOTFOUND, CAIRN_EINVAL (malformed reference), CAIRN_ECORRUPT
+ * (the artifact is damaged), CAIRN_ECHECK (not signed as the home requires).
+ */
+CAIRN_API cairn_status cairn_model_open(cairn_home *home, const char *ref, cairn_model **out,
+                                        cairn_error *err);
+/* Opens an artifact file (as written by `cairn export`). No signature policy applies. */
+CAIRN_API cairn_status cairn_model_open_file(const char *path, cairn_model **out,
+                                             cairn_error *err);
+CAIRN_API void cairn_model_close(cairn_model *m);   /* accepts NULL */
+
+/* What a model is; strings are owned by the model and live until it is closed. */
+typedef struct cairn_model_meta {
+    const char *name;           /* registry model name (the artifact's when opened from a file) */
+    int version;                /* N of NAME@N; 0 when opened from a file */
+    const char *task;           /* "binary" | "regression" | "multiclass" */
+    const char *model_type;     /* "gbdt" | "linear" | "baseline" */
+    const char *artifact_hash;  /* BLAKE2b hex: the artifact's identity */
+    const char *run_id;
+    const char *label;          /* the label column */
+    const char *entity;         /* the entity column, NULL when none */
+    size_t n_inputs;            /* input columns the model reads */
+    size_t n_classes;           /* multiclass: k; binary: 2; regression: 1 */
+    double threshold;           /* binary: predict the positive class when score >= threshold
+                                   (the run's chosen threshold, 0.5 when it recorded none);
+                                   NaN for the other tasks */
+    int has_contract;           /* 1 when requests are validated against a contract */
+} cairn_model_meta;
+
+CAIRN_API void cairn_model_get_meta(const cairn_model *m, cairn_model_meta *out);
+/* Name of input column i (0 <= i < n_inputs), NULL when out of range. */
+CAIRN_API const char *cairn_model_input_name(const cairn_model *m, size_t i);
+/* The model's contract, NULL when it was trained without one. Owned by the model. */
+CAIRN_API const cairn_contract *cairn_model_contract(const cairn_model *m);
+
+typedef struct cairn_prediction {
+    double score;           /* binary: P(positive class); regression: the prediction;
+                               multiclass: the probability of the predicted class */
+    const char *label;      /* binary and multiclass: the predicted class (owned by the
+                               model); regression: NULL. Binary: the positive class, else
+                               the label column's other value when the contract lists
+                               exactly two, else "not POSITIVE" */
+    int class_index;        /* multiclass: index of the predicted class (the first of
+                               equal maxima); binary: 1 for the positive class, 0
+                               otherwise; regression: -1 */
+} cairn_prediction;
+
+/*
+ * Scores one row given as named fields (matched by name; a missing field is
+ * null). When the model has a contract, the row is validated first: each
+ * problem is appended to v (tagged with row) and CAIRN_ECHECK is returned
+ * without scoring. A value the transform cannot read is CAIRN_EINPUT (where =
+ * the field). v may be NULL (violations are then only counted in the status);
+ * on CAIRN_ECHECK err (when given) names the first bad field. out is written
+ * only on success. Thread-safe; allocation-free for models with at most 4096
+ * transformed features (except for appending violations to v).
+ */
+CAIRN_API cairn_status cairn_model_predict(const cairn_model *m, const cairn_field *fields,
+                                           size_t n_fields, long row, cairn_prediction *out,
+                                           cairn_violations *v, cairn_error *err);
+/* The same row scored by the artifact's baseline (class prior or mean): the last link
+ * of the serving fallback chain. Validates and transforms the same way (so it accepts
+ * exactly the rows the model accepts), though the baseline reads no feature. Labels
+ * follow the model's threshold and class names. */
+CAIRN_API cairn_status cairn_model_predict_baseline(const cairn_model *m,
+                                                    const cairn_field *fields, size_t n_fields,
+                                                    long row, cairn_prediction *out,
+                                                    cairn_violations *v, cairn_error *err);
+/*
+ * Scores n_rows rows (rows[i] has n_fields[i] fields) into out[0..n_rows).
+ * Every row is validated first; if any is invalid, every violation is
+ * appended (row = its index) and CAIRN_ECHECK is returned with nothing
+ * scored. Each row then gets exactly what cairn_model_predict gives it. A
+ * value the transform cannot read fails the batch with CAIRN_EINPUT, where =
+ * "row I, field NAME" for the lowest such row; out is then unspecified.
+ * threads: 0 = the OpenMP default (all cores). Thread-safe.
+ */
+CAIRN_API cairn_status cairn_model_predict_batch(const cairn_model *m,
+                                                 const cairn_field *const *rows,
+                                                 const size_t *n_fields, size_t n_rows,
+                                                 int threads, cairn_prediction *out,
+                                                 cairn_violations *v, cairn_error *err);
+
 #ifdef __cplusplus
 }
 #endif

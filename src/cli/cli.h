@@ -119,6 +119,9 @@ int cmd_keys_gen(const cli_cmd *cmd, cli_args *a);
 int cmd_keys_trust(const cli_cmd *cmd, cli_args *a);
 int cmd_keys_ls(const cli_cmd *cmd, cli_args *a);
 int cmd_sign(const cli_cmd *cmd, cli_args *a);
+int cmd_serve(const cli_cmd *cmd, cli_args *a);
+int cmd_predict(const cli_cmd *cmd, cli_args *a);
+int cmd_logs_show(const cli_cmd *cmd, cli_args *a);
 
 /* Signs the artifact of REF (a run id or MODEL[@N|@ALIAS]) with a secret key file and
  * records the signature in home h; prints what it did. Returns the exit code. */

@@ -149,6 +149,51 @@ const cli_cmd cli_commands[] = {
      "Signs the artifact's BLAKE2b hash with the secret key; the signature is stored beside the "
      "artifact (the artifact's bytes and identity do not change) and exported with it.",
      {{"key", 'k', "FILE", "secret key file from cairn keys gen", false}}, 1, 1, cmd_sign},
+    {"predict", "MODEL_REF FILE [-o out.csv] [--log] [--on-error skip|fail]",
+     "score a CSV or JSON Lines file with a model, as the server would",
+     "MODEL_REF is NAME (production), NAME@N, NAME@ALIAS or an artifact file. Every row goes "
+     "through the server's own path: the contract's single-row validator, the transform, the "
+     "model. Rows that break the contract are reported by line on stderr and skipped (the "
+     "default) or stop the run (--on-error fail, exit 1). The predictions are CSV: row, score, "
+     "label. --log appends every scored row to the prediction log.",
+     {{"output", 'o', "FILE", "write the predictions here (default: stdout)", false},
+      {"on-error", 0, "skip|fail", "skip invalid rows (default) or stop at the first", false},
+      {"log", 0, NULL, "append the scored rows to the prediction log", false},
+      {"log-dir", 0, "DIR", "prediction log directory (default: HOME/logs)", false},
+      {"format", 0, "csv|jsonl", "input format (default: by extension)", false},
+      {"threads", 't', "N", "scoring threads (default: all cores)", false}},
+     2, 2, cmd_predict},
+    {"serve", "[--model NAME ...] [--bind 127.0.0.1] [--port 8080] [--threads N]",
+     "serve models over HTTP, following the registry's aliases",
+     "Serves the production alias of each --model (default: every model that has one), plus "
+     "its shadow, canary and fallback aliases, at POST /v1/models/NAME:predict; GET "
+     "/v1/models/NAME, /healthz, /readyz, /metrics; POST /v1/models/NAME:reload with "
+     "Authorization: Bearer $CAIRN_ADMIN_TOKEN. Alias moves (promote, rollback) are picked up "
+     "within --poll seconds and swapped in without dropping a request. Every scored row goes to "
+     "the prediction log. SIGTERM or SIGINT drains in-flight requests, flushes the log and exits "
+     "0. docs/serve.md describes the API, limits and metrics.",
+     {{"model", 'm', "NAME", "a model to serve (repeatable; default: every promoted model)", true},
+      {"bind", 0, "ADDR", "IPv4 address to listen on (default 127.0.0.1)", false},
+      {"port", 'p', "N", "port (default 8080; 0 picks a free one and prints it)", false},
+      {"threads", 't', "N", "request threads (default: the number of cores)", false},
+      {"max-body", 0, "BYTES", "largest request body (default 1048576)", false},
+      {"max-rows", 0, "N", "most rows per request (default 1000)", false},
+      {"deadline-ms", 0, "MS", "per-request deadline (default 1000)", false},
+      {"max-connections", 0, "N", "connection limit (default 4096)", false},
+      {"timeout", 0, "S", "idle / slow-client connection timeout (default 30)", false},
+      {"poll", 0, "S", "registry watch interval (default 1)", false},
+      {"no-log", 0, NULL, "do not write the prediction log", false},
+      {"log-dir", 0, "DIR", "prediction log directory (default: HOME/logs)", false},
+      {"log-flush", 0, "S", "fsync interval of the log (default 1)", false}},
+     0, 0, cmd_serve},
+    {"logs show", "[--model NAME] [--limit N]", "print the prediction log: what was scored, by which version",
+     "Reads every segment of the log (compressed or not) in order, checking each record's "
+     "checksum; a torn or damaged tail is skipped and reported. --json prints one JSON object "
+     "per record with the raw feature values. The format is docs/prediction-log.md.",
+     {{"model", 'm', "NAME", "only this model's records", false},
+      {"limit", 'n', "N", "only the newest N records", false},
+      {"log-dir", 0, "DIR", "the log directory (default: HOME/logs)", false}},
+     0, 0, cmd_logs_show},
 };
 const size_t cli_n_commands = CAIRN_ARRAY_LEN(cli_commands);
 

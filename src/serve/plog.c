@@ -1,0 +1,1377 @@
+/*
+ * plog.c -- the prediction log: a bounded in-memory ring filled by many
+ * producer threads, drained by one writer thread into append-only segment
+ * files that are fsynced on an interval, rotated by size and age, and
+ * compressed with zstd once closed; and the reader that visits the records
+ * of every segment back, stopping a segment at its first damaged record.
+ *
+ * The byte format (segment header, record framing, payload) is documented
+ * field by field in docs/prediction-log.md; the constants below are the
+ * reference. What a record means (which rows are logged, with which alias)
+ * is the server's business; this file only moves bytes durably.
+ *
+ * Concurrency: one mutex guards the ring indices, the sequence counters and
+ * the flush handshake. A producer encodes its record on its own stack (or
+ * heap, for a large record) outside the lock, then takes the lock only to
+ * wait for room and memcpy the bytes in. The writer reads the bytes between
+ * head and head+used without the lock: producers only ever write past that
+ * region, and head only moves forward under the lock after the bytes were
+ * written out. Counters are C11 atomics so they can be read at any time.
+ */
+#include "serve/serve.h"
+
+#include "core/core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+/* ---- the format (docs/prediction-log.md) ------------------------------------------------ */
+
+#define SEG_MAGIC "CAIRNPLG"                 /* 8 bytes at offset 0 of every segment */
+#define SEG_VERSION 1u
+#define SEG_HEADER_BYTES 16u                 /* magic, u32 version, u32 flags (0) */
+#define REC_MAGIC 0x52504C43u                /* "CLPR" as little-endian bytes: C L P R */
+#define REC_HEADER_BYTES 16u                 /* u32 magic, u32 payload length, u64 xxh64 */
+#define REC_FIXED_BYTES 32u                  /* time_us, flags, version, score, latency_us */
+#define REC_MAX_PAYLOAD (64u << 20)          /* larger records are refused and read as bad */
+#define REC_HASH_SEED 0u
+
+/* Field kinds on disk are the cairn_value_kind numbers, pinned here so that a change of
+ * the enum cannot silently change the format. */
+enum { KIND_NULL = 0, KIND_BOOL = 1, KIND_NUMBER = 2, KIND_STRING = 3 };
+
+#define SEG_PREFIX "seg-"
+#define SEG_SUFFIX ".plog"
+#define SEG_ZSUFFIX ".plog.zst"
+#define ZSTD_LEVEL 3
+#define STACK_RECORD_BYTES 4096              /* records up to this size encode on the stack */
+
+/* ---- little-endian encoding helpers --------------------------------------------------- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t f64_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double bits_f64(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+/* Adds n to *acc; false when the sum overflows or passes the payload limit. */
+static bool add_len(size_t *acc, size_t n)
+{
+    if (__builtin_add_overflow(*acc, n, acc))
+        return false;
+    return *acc <= REC_MAX_PAYLOAD;
+}
+
+/* The payload size of r, or 0 when it exceeds REC_MAX_PAYLOAD (a payload is never 0). */
+static size_t payload_size(const cairn_plog_record *r)
+{
+    size_t n = REC_FIXED_BYTES;
+    const char *strs[5] = {r->request_id, r->entity, r->model, r->alias, r->label};
+    for (int i = 0; i < 5; i++)
+        if (!add_len(&n, 4) || !add_len(&n, strs[i] ? strlen(strs[i]) : 0))
+            return 0;
+    if (!add_len(&n, 4))
+        return 0;
+    for (size_t i = 0; i < r->n_fields; i++) {
+        const cairn_field *f = &r->fields[i];
+        if (!add_len(&n, 4 + 1) || !add_len(&n, f->name ? strlen(f->name) : 0))
+            return 0;
+        switch (f->kind) {
+        case CAIRN_VALUE_BOOL:
+            if (!add_len(&n, 1))
+                return 0;
+            break;
+        case CAIRN_VALUE_NUMBER:
+            if (!add_len(&n, 8))
+                return 0;
+            break;
+        case CAIRN_VALUE_STRING:
+            if (!add_len(&n, 4) || !add_len(&n, f->str ? f->str_len : 0))
+                return 0;
+            break;
+        default:
+            break;
+        }
+    }
+    return n;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t len)
+{
+    put_u32(p, (uint32_t)len);
+    if (len)
+        memcpy(p + 4, s, len);
+    return p + 4 + len;
+}
+
+/* Writes header + payload (REC_HEADER_BYTES + plen bytes) of r into out. */
+static void encode_record(const cairn_plog_record *r, size_t plen, uint8_t *out)
+{
+    uint8_t *p = out + REC_HEADER_BYTES;
+    put_u64(p, (uint64_t)r->time_us);
+    put_u32(p + 8, r->flags);
+    put_u32(p + 12, (uint32_t)r->version);
+    put_u64(p + 16, f64_bits(r->score));
+    put_u64(p + 24, f64_bits(r->latency_us));
+    p += REC_FIXED_BYTES;
+    const char *strs[5] = {r->request_id, r->entity, r->model, r->alias, r->label};
+    for (int i = 0; i < 5; i++)
+        p = put_str(p, strs[i], strs[i] ? strlen(strs[i]) : 0);
+    put_u32(p, (uint32_t)r->n_fields);
+    p += 4;
+    for (size_t i = 0; i < r->n_fields; i++) {
+        const cairn_field *f = &r->fields[i];
+        p = put_str(p, f->name, f->name ? strlen(f->name) : 0);
+        switch (f->kind) {
+        case CAIRN_VALUE_BOOL:
+            *p++ = KIND_BOOL;
+            *p++ = f->b ? 1 : 0;
+            break;
+        case CAIRN_VALUE_NUMBER:
+            *p++ = KIND_NUMBER;
+            put_u64(p, f64_bits(f->num));
+            p += 8;
+            break;
+        case CAIRN_VALUE_STRING:
+            *p++ = KIND_STRING;
+            p = put_str(p, f->str, f->str ? f->str_len : 0);
+            break;
+        default:
+            *p++ = KIND_NULL;
+            break;
+        }
+    }
+    const uint8_t *payload = out + REC_HEADER_BYTES;
+    put_u32(out, REC_MAGIC);
+    put_u32(out + 4, (uint32_t)plen);
+    put_u64(out + 8, XXH64(payload, plen, REC_HASH_SEED));
+}
+
+/* ---- the handle ---------------------------------------------------------------------------- */
+
+struct cairn_plog {
+    /* settings */
+    char *dir;
+    size_t segment_bytes;
+    double segment_seconds, flush_seconds, wait_ms;
+    bool no_compress;
+    int lock_fd;                  /* flock'ed dir/.lock: one writer per directory */
+
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty;     /* writer waits for records, a flush request or stop */
+    pthread_cond_t not_full;      /* producers wait for room */
+    pthread_cond_t synced_cv;     /* flushers wait for synced to pass their target */
+    pthread_t thread;
+    bool thread_started;
+
+    /* guarded by mu */
+    uint8_t *ring;
+    size_t cap, head, used;
+    bool writer_waiting;
+    int full_waiters;
+    bool stopping;
+    unsigned flush_req;
+    uint64_t accepted;            /* records put into the ring, in ring order */
+    uint64_t processed;           /* records taken out of the ring (written or lost) */
+    uint64_t synced;              /* processed records known fsynced (or lost) */
+    cairn_status first_status;    /* first write error */
+    cairn_error first_err;
+
+    /* writer thread only */
+    int seg_fd;
+    char seg_name[96];
+    uint64_t next_seq, first_seq;
+    uint64_t seg_size, seg_records;
+    double seg_opened, last_sync;
+    bool dirty;
+
+    /* counters */
+    _Atomic uint64_t c_appended, c_written, c_dropped, c_bytes, c_segments, c_fsyncs,
+        c_write_errors;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static struct timespec mono_deadline(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (ts.tv_nsec < 0)
+        ts.tv_nsec = 0;
+    return ts;
+}
+
+static void inc(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+void cairn_plog_opts_init(cairn_plog_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!l)
+        return;
+    c->appended = atomic_load(&l->c_appended);
+    c->written = atomic_load(&l->c_written);
+    c->dropped = atomic_load(&l->c_dropped);
+    c->bytes = atomic_load(&l->c_bytes);
+    c->segments = atomic_load(&l->c_segments);
+    c->fsyncs = atomic_load(&l->c_fsyncs);
+    c->write_errors = atomic_load(&l->c_write_errors);
+}
+
+/* Records a write-path failure: counted always, its message kept when it is the first. */
+static void note_error(cairn_plog *l, const cairn_error *e)
+{
+    inc(&l->c_write_errors, 1);
+    pthread_mutex_lock(&l->mu);
+    if (l->first_status == CAIRN_OK) {
+        l->first_status = e->code != CAIRN_OK ? e->code : CAIRN_EIO;
+        l->first_err = *e;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void note_errno(cairn_plog *l, int errnum, const char *name, const char *what)
+{
+    cairn_error e = {0};
+    cairn_error_errno(&e, errnum, name, what);
+    if (e.code != CAIRN_ENOMEM)
+        e.code = CAIRN_EIO;
+    note_error(l, &e);
+}
+
+/* ---- segment names ------------------------------------------------------------------------ */
+
+/* Parses "seg-<digits>-<anything>.plog" or ".plog.zst"; the sequence number is what
+ * orders segments (names sort the same way while it has at most 6 digits). */
+static bool parse_seg_name(const char *name, uint64_t *seq, bool *zst)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, SEG_PREFIX, 4) != 0)
+        return false;
+    bool z = n > strlen(SEG_ZSUFFIX) && strcmp(name + n - strlen(SEG_ZSUFFIX), SEG_ZSUFFIX) == 0;
+    bool p = n > strlen(SEG_SUFFIX) && strcmp(name + n - strlen(SEG_SUFFIX), SEG_SUFFIX) == 0;
+    if (!z && !p)
+        return false;
+    const char *d = name + 4;
+    uint64_t v = 0;
+    size_t k = 0;
+    while (d[k] >= '0' && d[k] <= '9') {
+        if (k >= 18)
+            return false;
+        v = v * 10 + (uint64_t)(d[k] - '0');
+        k++;
+    }
+    if (k == 0 || d[k] != '-')
+        return false;
+    *seq = v;
+    *zst = z;
+    return true;
+}
+
+static bool join_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    int w = snprintf(out, cap, "%s/%s", dir, name);
+    return w > 0 && (size_t)w < cap;
+}
+
+/* ---- the writer: segments ---------------------------------------------------------------- */
+
+/* Compresses dir/name (a closed .plog) into dir/name.zst durably, then unlinks it. */
+static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err)
+{
+    char src[4096], dst[4096 + 8];
+    cairn_status st = CAIRN_OK;
+    cairn_atomic_file af = {.fd = -1};
+    bool af_open = false;
+    int fd = -1;
+    ZSTD_CCtx *cctx = NULL;
+    uint8_t *in = NULL, *out = NULL;
+    size_t in_cap = ZSTD_CStreamInSize(), out_cap = ZSTD_CStreamOutSize();
+
+    if (!join_path(src, sizeof src, dir, name)) {
+        st = cairn_error_set(err, CAIRN_EINVAL, dir, "path too long");
+        goto done;
+    }
+    snprintf(dst, sizeof dst, "%s.zst", src);
+    fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st = cairn_error_errno(err, errno, src, "cannot open segment");
+        goto done;
+    }
+    cctx = ZSTD_createCCtx();
+    in = cairn_malloc(in_cap);
+    out = cairn_malloc(out_cap);
+    if (!cctx || !in || !out) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, src, "out of memory compressing");
+        goto done;
+    }
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+    st = cairn_atomic_open(&af, dst, err);
+    if (st != CAIRN_OK)
+        goto done;
+    af_open = true;
+    for (;;) {
+        ssize_t got = read(fd, in, in_cap);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            st = cairn_error_errno(err, errno, src, "read failed");
+            goto done;
+        }
+        ZSTD_EndDirective mode = got == 0 ? ZSTD_e_end : ZSTD_e_continue;
+        ZSTD_inBuffer ib = {in, (size_t)got, 0};
+        size_t left;
+        do {
+            ZSTD_outBuffer ob = {out, out_cap, 0};
+            left = ZSTD_compressStream2(cctx, &ob, &ib, mode);
+            if (ZSTD_isError(left)) {
+                st = cairn_error_set(err, CAIRN_EIO, src, "zstd: %s", ZSTD_getErrorName(left));
+                goto done;
+            }
+            st = cairn_atomic_write(&af, out, ob.pos, err);
+            if (st != CAIRN_OK)
+                goto done;
+        } while (mode == ZSTD_e_end ? left != 0 : ib.pos < ib.size);
+        if (got == 0)
+            break;
+    }
+    af_open = false;
+    st = cairn_atomic_commit(&af, err);
+    if (st != CAIRN_OK)
+        goto done;
+    /* The .zst is complete and durable; a crash before this unlink leaves both files, and
+     * the reader then reads only the .zst. */
+    if (unlink(src) != 0)
+        st = cairn_error_errno(err, errno, src, "cannot remove compressed segment");
+done:
+    if (af_open)
+        cairn_atomic_abort(&af);
+    if (fd >= 0)
+        close(fd);
+    ZSTD_freeCCtx(cctx);
+    cairn_free(in);
+    cairn_free(out);
+    return st;
+}
+
+/* fsyncs the current segment; on success everything processed so far is durable. */
+static void sync_segment(cairn_plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    uint64_t upto = l->processed;
+    pthread_mutex_unlock(&l->mu);
+    if (l->seg_fd >= 0 && l->dirty) {
+        if (fsync(l->seg_fd) != 0) {
+            note_errno(l, errno, l->seg_name, "fsync failed");
+            /* After a failed fsync the page cache may have dropped the dirty pages; do not
+             * append more behind them. The next record starts a new segment. */
+            close(l->seg_fd);
+            l->seg_fd = -1;
+        } else {
+            inc(&l->c_fsyncs, 1);
+        }
+        l->dirty = false;
+    }
+    l->last_sync = mono_now();
+    pthread_mutex_lock(&l->mu);
+    if (upto > l->synced)
+        l->synced = upto;
+    pthread_cond_broadcast(&l->synced_cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Closes the current segment (fsync first) and compresses it unless no_compress. */
+static void close_segment(cairn_plog *l)
+{
+    if (l->seg_fd < 0)
+        return;
+    sync_segment(l);
+    if (l->seg_fd < 0)
+        return;
+    if (close(l->seg_fd) != 0)
+        note_errno(l, errno, l->seg_name, "close failed");
+    l->seg_fd = -1;
+    if (!l->no_compress) {
+        cairn_error e = {0};
+        if (compress_segment(l->dir, l->seg_name, &e) != CAIRN_OK)
+            note_error(l, &e);
+    }
+}
+
+/* Creates the next segment: never an existing name (O_EXCL), header written, directory
+ * fsynced so the new file itself survives a crash. */
+static bool open_segment(cairn_plog *l)
+{
+    char path[4096];
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(l->seg_name, sizeof l->seg_name, SEG_PREFIX "%06llu-%s" SEG_SUFFIX,
+                 (unsigned long long)l->next_seq, stamp);
+        l->next_seq++;
+        if (!join_path(path, sizeof path, l->dir, l->seg_name)) {
+            cairn_error e = {0};
+            cairn_error_set(&e, CAIRN_EINVAL, l->dir, "path too long");
+            note_error(l, &e);
+            return false;
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0666);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0) {
+            note_errno(l, errno, path, "cannot create segment");
+            return false;
+        }
+        uint8_t hdr[SEG_HEADER_BYTES];
+        memcpy(hdr, SEG_MAGIC, 8);
+        put_u32(hdr + 8, SEG_VERSION);
+        put_u32(hdr + 12, 0);
+        ssize_t w = write(fd, hdr, sizeof hdr);
+        if (w != (ssize_t)sizeof hdr) {
+            note_errno(l, w < 0 ? errno : EIO, path, "cannot write segment header");
+            close(fd);
+            unlink(path);
+            return false;
+        }
+        cairn_error e = {0};
+        if (cairn_fsync_dir(l->dir, &e) != CAIRN_OK)
+            note_error(l, &e);
+        l->seg_fd = fd;
+        l->seg_size = SEG_HEADER_BYTES;
+        l->seg_records = 0;
+        l->seg_opened = mono_now();
+        l->dirty = true;
+        inc(&l->c_segments, 1);
+        return true;
+    }
+    cairn_error e = {0};
+    cairn_error_set(&e, CAIRN_EIO, l->dir, "no free segment name");
+    note_error(l, &e);
+    return false;
+}
+
+/* Copies n ring bytes starting at pos (wrapping) into dst. */
+static void ring_peek(const cairn_plog *l, size_t pos, uint8_t *dst, size_t n)
+{
+    size_t first = l->cap - pos < n ? l->cap - pos : n;
+    memcpy(dst, l->ring + pos, first);
+    memcpy(dst + first, l->ring, n - first);
+}
+
+/* Writes n ring bytes from pos (wrapping) to fd; false with errno on failure. */
+static bool ring_write(cairn_plog *l, size_t pos, size_t n)
+{
+    while (n > 0) {
+        struct iovec iov[2];
+        int cnt = 0;
+        size_t first = l->cap - pos < n ? l->cap - pos : n;
+        iov[cnt++] = (struct iovec){l->ring + pos, first};
+        if (n > first)
+            iov[cnt++] = (struct iovec){l->ring, n - first};
+        ssize_t w = writev(l->seg_fd, iov, cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return false;
+        }
+        pos = (pos + (size_t)w) % l->cap;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Gives n bytes holding k records back to the producers. */
+static void ring_release(cairn_plog *l, size_t n, uint64_t k)
+{
+    pthread_mutex_lock(&l->mu);
+    l->head = (l->head + n) % l->cap;
+    l->used -= n;
+    l->processed += k;
+    if (l->full_waiters > 0)
+        pthread_cond_broadcast(&l->not_full);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Writes the avail bytes at head (whole records) into segments, rotating on size. */
+static void drain(cairn_plog *l, size_t head, size_t avail)
+{
+    size_t pos = 0;
+    while (pos < avail) {
+        size_t chunk = 0;
+        uint64_t k = 0;
+        bool rotate = false;
+        bool have = l->seg_fd >= 0 || open_segment(l);
+        /* Take the records that fit the segment; a segment always gets at least one. */
+        while (pos + chunk < avail) {
+            uint8_t h[8];
+            ring_peek(l, (head + pos + chunk) % l->cap, h, sizeof h);
+            size_t rl = REC_HEADER_BYTES + get_u32(h + 4);
+            if (have && (l->seg_records + k > 0) &&
+                l->seg_size + chunk + rl > l->segment_bytes) {
+                rotate = true;
+                break;
+            }
+            chunk += rl;
+            k++;
+        }
+        if (!have) {
+            /* No segment could be made (counted in open_segment): these records are lost. */
+        } else if (!ring_write(l, (head + pos) % l->cap, chunk)) {
+            note_errno(l, errno, l->seg_name, "write failed");
+            /* A partial write leaves a torn record; nothing may follow it in this file. */
+            close_segment(l);
+        } else {
+            l->seg_size += chunk;
+            l->seg_records += k;
+            l->dirty = true;
+            inc(&l->c_written, k);
+            inc(&l->c_bytes, chunk);
+        }
+        ring_release(l, chunk, k);
+        pos += chunk;
+        if (have && l->seg_fd >= 0 && (rotate || l->seg_size >= l->segment_bytes))
+            close_segment(l);
+    }
+}
+
+/* Compresses the uncompressed segments a previous run left behind (a crash, or a failed
+ * compression); drops a .plog whose .zst already exists. */
+static void compress_leftovers(cairn_plog *l)
+{
+    DIR *d = opendir(l->dir);
+    if (!d)
+        return;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t seq;
+        bool zst;
+        if (!parse_seg_name(e->d_name, &seq, &zst) || zst || seq >= l->first_seq)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            char **nn = cairn_reallocarray(names, nc, sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[n] = cairn_strdup(e->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        if (join_path(path, sizeof path, l->dir, names[i]) && strlen(path) + 5 < sizeof path) {
+            strcat(path, ".zst");
+            if (stat(path, &st) == 0) {
+                path[strlen(path) - 4] = '\0';
+                unlink(path);
+            } else {
+                cairn_error err = {0};
+                if (compress_segment(l->dir, names[i], &err) != CAIRN_OK)
+                    note_error(l, &err);
+            }
+        }
+        cairn_free(names[i]);
+    }
+    cairn_free(names);
+}
+
+static void *writer_main(void *arg)
+{
+    cairn_plog *l = arg;
+    if (!l->no_compress)
+        compress_leftovers(l);
+    l->last_sync = mono_now();
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->used == 0 && !l->stopping && l->flush_req == 0) {
+            /* Sleep until the next fsync or age rotation is due (or 1 s, to stay live). */
+            double now = mono_now(), due = now + 1.0;
+            if (l->seg_fd >= 0 && l->dirty && l->last_sync + l->flush_seconds < due)
+                due = l->last_sync + l->flush_seconds;
+            if (l->seg_fd >= 0 && l->seg_records > 0 && l->seg_opened + l->segment_seconds < due)
+                due = l->seg_opened + l->segment_seconds;
+            if (due <= now)
+                break;
+            struct timespec ts = mono_deadline(due);
+            l->writer_waiting = true;
+            pthread_cond_timedwait(&l->not_empty, &l->mu, &ts);
+            l->writer_waiting = false;
+        }
+        size_t head = l->head, avail = l->used;
+        bool flush = l->flush_req > 0, stop = l->stopping;
+        l->flush_req = 0;
+        pthread_mutex_unlock(&l->mu);
+
+        if (avail > 0)
+            drain(l, head, avail);
+        double now = mono_now();
+        if (flush || stop || !l->dirty || l->seg_fd < 0 ||
+            now - l->last_sync >= l->flush_seconds)
+            sync_segment(l);
+        if (l->seg_fd >= 0 && l->seg_records > 0 && now - l->seg_opened >= l->segment_seconds)
+            close_segment(l);
+
+        pthread_mutex_lock(&l->mu);
+        if (stop && l->used == 0)
+            break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    close_segment(l);
+    sync_segment(l);
+    return NULL;
+}
+
+/* ---- open / append / flush / close ------------------------------------------------------ */
+
+static void plog_free(cairn_plog *l)
+{
+    if (!l)
+        return;
+    if (l->lock_fd >= 0)
+        close(l->lock_fd);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->not_empty);
+    pthread_cond_destroy(&l->not_full);
+    pthread_cond_destroy(&l->synced_cv);
+    cairn_free(l->ring);
+    cairn_free(l->dir);
+    cairn_free(l);
+}
+
+/* Finds the sequence number after every existing segment and removes temporary files
+ * left by a compression that a crash interrupted. */
+static cairn_status scan_dir(cairn_plog *l, cairn_error *err)
+{
+    DIR *d = opendir(l->dir);
+    if (!d)
+        return cairn_error_errno(err, errno, l->dir, "cannot list log directory");
+    uint64_t max = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t seq;
+        bool zst;
+        if (parse_seg_name(e->d_name, &seq, &zst)) {
+            if (seq > max)
+                max = seq;
+        } else if (strncmp(e->d_name, ".tmp-", 5) == 0) {
+            char path[4096];
+            if (join_path(path, sizeof path, l->dir, e->d_name))
+                unlink(path);
+        }
+    }
+    closedir(d);
+    l->next_seq = l->first_seq = max + 1;
+    return CAIRN_OK;
+}
+
+cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_error *err)
+{
+    cairn_status st = CAIRN_OK;
+    cairn_plog *l = NULL;
+    *out = NULL;
+    if (!o || !o->dir || !*o->dir)
+        return cairn_error_set(err, CAIRN_EINVAL, "plog", "a log directory is required");
+    if (o->segment_seconds < 0 || o->flush_seconds < 0 || o->segment_seconds != o->segment_seconds ||
+        o->flush_seconds != o->flush_seconds || o->wait_ms != o->wait_ms)
+        return cairn_error_set(err, CAIRN_EINVAL, o->dir, "negative or NaN log interval");
+    st = cairn_mkdirs(o->dir, err);
+    if (st != CAIRN_OK)
+        return st;
+    l = cairn_calloc(1, sizeof *l);
+    if (!l)
+        return cairn_error_set(err, CAIRN_ENOMEM, o->dir, "out of memory");
+    l->lock_fd = -1;
+    l->seg_fd = -1;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->not_empty, &ca);
+    pthread_cond_init(&l->not_full, &ca);
+    pthread_cond_init(&l->synced_cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    l->cap = o->ring_bytes ? o->ring_bytes : (size_t)16 << 20;
+    l->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
+    l->segment_seconds = o->segment_seconds > 0 ? o->segment_seconds : 3600.0;
+    l->flush_seconds = o->flush_seconds > 0 ? o->flush_seconds : 1.0;
+    l->wait_ms = o->wait_ms == 0 ? 5.0 : o->wait_ms;
+    l->no_compress = o->no_compress;
+    l->dir = cairn_strdup(o->dir);
+    l->ring = cairn_malloc(l->cap);
+    if (!l->dir || !l->ring) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, o->dir, "out of memory for the log ring");
+        goto done;
+    }
+    char path[4096];
+    if (!join_path(path, sizeof path, l->dir, ".lock")) {
+        st = cairn_error_set(err, CAIRN_EINVAL, o->dir, "path too long");
+        goto done;
+    }
+    l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (l->lock_fd < 0) {
+        st = cairn_error_errno(err, errno, path, "cannot create lock file");
+        goto done;
+    }
+    if (flock(l->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        st = errno == EWOULDBLOCK
+                 ? cairn_error_set(err, CAIRN_EINVAL, o->dir, "log directory is in use by another log")
+                 : cairn_error_errno(err, errno, path, "cannot lock log directory");
+        goto done;
+    }
+    st = scan_dir(l, err);
+    if (st != CAIRN_OK)
+        goto done;
+    int rc = pthread_create(&l->thread, NULL, writer_main, l);
+    if (rc != 0) {
+        st = cairn_error_set(err, rc == ENOMEM ? CAIRN_ENOMEM : CAIRN_EIO, o->dir,
+                             "cannot start the log writer: %s", strerror(rc));
+        goto done;
+    }
+    l->thread_started = true;
+done:
+    if (st != CAIRN_OK) {
+        plog_free(l);
+        return st;
+    }
+    *out = l;
+    return CAIRN_OK;
+}
+
+cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
+{
+    if (!l || !r || (r->n_fields && !r->fields))
+        return CAIRN_EINVAL;
+    size_t plen = payload_size(r);
+    size_t total = REC_HEADER_BYTES + plen;
+    if (plen == 0 || total > l->cap) {
+        inc(&l->c_dropped, 1);
+        return CAIRN_ETOOBIG;
+    }
+    uint8_t stack_buf[STACK_RECORD_BYTES];
+    uint8_t *buf = total <= sizeof stack_buf ? stack_buf : cairn_malloc(total);
+    if (!buf) {
+        inc(&l->c_dropped, 1);
+        return CAIRN_ENOMEM;
+    }
+    encode_record(r, plen, buf);
+
+    cairn_status st = CAIRN_OK;
+    pthread_mutex_lock(&l->mu);
+    if (l->cap - l->used < total && l->wait_ms > 0 && !l->stopping) {
+        struct timespec ts = mono_deadline(mono_now() + l->wait_ms / 1000.0);
+        l->full_waiters++;
+        while (l->cap - l->used < total && !l->stopping)
+            if (pthread_cond_timedwait(&l->not_full, &l->mu, &ts) == ETIMEDOUT)
+                break;
+        l->full_waiters--;
+    }
+    if (l->stopping) {
+        st = CAIRN_EINVAL;
+    } else if (l->cap - l->used < total) {
+        st = CAIRN_ETOOBIG;
+    } else {
+        size_t tail = (l->head + l->used) % l->cap;
+        size_t first = l->cap - tail < total ? l->cap - tail : total;
+        memcpy(l->ring + tail, buf, first);
+        memcpy(l->ring, buf + first, total - first);
+        l->used += total;
+        l->accepted++;
+        inc(&l->c_appended, 1);
+        if (l->writer_waiting)
+            pthread_cond_signal(&l->not_empty);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (st != CAIRN_OK)
+        inc(&l->c_dropped, 1);
+    if (buf != stack_buf)
+        cairn_free(buf);
+    return st;
+}
+
+cairn_status cairn_plog_flush(cairn_plog *l, cairn_error *err)
+{
+    if (!l)
+        return cairn_error_set(err, CAIRN_EINVAL, "plog", "no log");
+    uint64_t errors_before = atomic_load(&l->c_write_errors);
+    pthread_mutex_lock(&l->mu);
+    uint64_t target = l->accepted;
+    if (l->synced < target) {
+        l->flush_req++;
+        if (l->writer_waiting)
+            pthread_cond_signal(&l->not_empty);
+        while (l->synced < target)
+            pthread_cond_wait(&l->synced_cv, &l->mu);
+    }
+    cairn_status st = CAIRN_OK;
+    if (atomic_load(&l->c_write_errors) != errors_before) {
+        st = l->first_status;
+        if (err)
+            *err = l->first_err;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return st;
+}
+
+cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err)
+{
+    if (!l)
+        return CAIRN_OK;
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->not_full);
+    pthread_cond_signal(&l->not_empty);
+    pthread_mutex_unlock(&l->mu);
+    if (l->thread_started)
+        pthread_join(l->thread, NULL);
+    cairn_status st = l->first_status;
+    if (st != CAIRN_OK && err)
+        *err = l->first_err;
+    plog_free(l);
+    return st;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+typedef struct scanner {
+    int (*visit)(void *ctx, const cairn_plog_entry *e);
+    void *ctx;
+    cairn_plog_read_stats *stats;
+    const char *segment;
+    bool header_done;
+    char *scratch;                /* NUL-terminated copies of a record's strings */
+    size_t scratch_cap;
+    cairn_field *fields;
+    size_t fields_cap;
+} scanner;
+
+enum { SCAN_MORE, SCAN_BAD, SCAN_STOP, SCAN_NOMEM };
+
+typedef struct cursor {
+    const uint8_t *p;
+    size_t n, pos;
+} cursor;
+
+static bool cur_u32(cursor *c, uint32_t *v)
+{
+    if (c->n - c->pos < 4)
+        return false;
+    *v = get_u32(c->p + c->pos);
+    c->pos += 4;
+    return true;
+}
+
+/* A length-prefixed string copied into scratch (NUL added) at *sp. */
+static bool cur_str(cursor *c, char **sp, const char **out, size_t *out_len)
+{
+    uint32_t len;
+    if (!cur_u32(c, &len) || c->n - c->pos < len)
+        return false;
+    memcpy(*sp, c->p + c->pos, len);
+    (*sp)[len] = '\0';
+    *out = *sp;
+    if (out_len)
+        *out_len = len;
+    *sp += (size_t)len + 1;
+    c->pos += len;
+    return true;
+}
+
+/* Decodes one verified payload and visits it: SCAN_MORE (go on), SCAN_BAD, SCAN_STOP,
+ * SCAN_NOMEM. */
+static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
+{
+    cursor c = {p, n, 0};
+    if (n < REC_FIXED_BYTES)
+        return SCAN_BAD;
+    cairn_plog_entry e;
+    memset(&e, 0, sizeof e);
+    e.time_us = (int64_t)get_u64(p);
+    e.flags = get_u32(p + 8);
+    e.version = (int)(int32_t)get_u32(p + 12);
+    e.score = bits_f64(get_u64(p + 16));
+    e.latency_us = bits_f64(get_u64(p + 24));
+    e.segment = sc->segment;
+    c.pos = REC_FIXED_BYTES;
+
+    /* Every string takes at least its 4-byte length, so a payload of n bytes holds at
+     * most n/4 strings and n bytes of text: 2n + 1 bytes of scratch always suffice. */
+    size_t need = 2 * n + 1;
+    if (need > sc->scratch_cap) {
+        char *s = cairn_realloc(sc->scratch, need);
+        if (!s)
+            return SCAN_NOMEM;
+        sc->scratch = s;
+        sc->scratch_cap = need;
+    }
+    char *sp = sc->scratch;
+    const char **strs[5] = {&e.request_id, &e.entity, &e.model, &e.alias, &e.label};
+    for (int i = 0; i < 5; i++)
+        if (!cur_str(&c, &sp, strs[i], NULL))
+            return SCAN_BAD;
+    uint32_t nf;
+    if (!cur_u32(&c, &nf))
+        return SCAN_BAD;
+    /* A field is at least a 4-byte name length and a kind byte. */
+    if (nf > (c.n - c.pos) / 5)
+        return SCAN_BAD;
+    if (nf > sc->fields_cap) {
+        cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
+        if (!f)
+            return SCAN_NOMEM;
+        sc->fields = f;
+        sc->fields_cap = nf;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        cairn_field *f = &sc->fields[i];
+        memset(f, 0, sizeof *f);
+        if (!cur_str(&c, &sp, &f->name, NULL) || c.pos >= c.n)
+            return SCAN_BAD;
+        uint8_t kind = p[c.pos++];
+        switch (kind) {
+        case KIND_NULL:
+            f->kind = CAIRN_VALUE_NULL;
+            break;
+        case KIND_BOOL:
+            if (c.pos >= c.n || p[c.pos] > 1)
+                return SCAN_BAD;
+            f->kind = CAIRN_VALUE_BOOL;
+            f->b = p[c.pos++];
+            break;
+        case KIND_NUMBER:
+            if (c.n - c.pos < 8)
+                return SCAN_BAD;
+            f->kind = CAIRN_VALUE_NUMBER;
+            f->num = bits_f64(get_u64(p + c.pos));
+            c.pos += 8;
+            break;
+        case KIND_STRING:
+            f->kind = CAIRN_VALUE_STRING;
+            if (!cur_str(&c, &sp, &f->str, &f->str_len))
+                return SCAN_BAD;
+            break;
+        default:
+            return SCAN_BAD;
+        }
+    }
+    if (c.pos != c.n)
+        return SCAN_BAD;
+    e.fields = nf ? sc->fields : NULL;
+    e.n_fields = nf;
+    if (sc->stats)
+        sc->stats->records++;
+    if (sc->visit && sc->visit(sc->ctx, &e) != 0)
+        return SCAN_STOP;
+    return SCAN_MORE;
+}
+
+/*
+ * Visits the complete records at the start of p[0..n). *consumed: bytes done. Returns
+ * SCAN_MORE when the rest is an incomplete record (or nothing) and more bytes may follow
+ * (*need: the bytes that record needs in all); with eof, an incomplete rest is SCAN_BAD.
+ */
+static int scan(scanner *sc, const uint8_t *p, size_t n, bool eof, size_t *consumed,
+                size_t *need)
+{
+    size_t pos = 0;
+    int rc = SCAN_MORE;
+    *need = 0;
+    if (!sc->header_done) {
+        if (n < SEG_HEADER_BYTES) {
+            *need = SEG_HEADER_BYTES;
+            /* An empty file is a segment the writer created but never wrote. */
+            rc = eof && n > 0 ? SCAN_BAD : SCAN_MORE;
+            goto done;
+        }
+        if (memcmp(p, SEG_MAGIC, 8) != 0 || get_u32(p + 8) != SEG_VERSION) {
+            rc = SCAN_BAD;
+            goto done;
+        }
+        sc->header_done = true;
+        pos = SEG_HEADER_BYTES;
+    }
+    while (pos < n) {
+        size_t left = n - pos;
+        if (left >= 4 && get_u32(p + pos) != REC_MAGIC) {
+            rc = SCAN_BAD;
+            goto done;
+        }
+        if (left < REC_HEADER_BYTES) {
+            *need = REC_HEADER_BYTES;
+            rc = eof ? SCAN_BAD : SCAN_MORE;
+            goto done;
+        }
+        uint32_t plen = get_u32(p + pos + 4);
+        if (plen > REC_MAX_PAYLOAD || plen < REC_FIXED_BYTES) {
+            rc = SCAN_BAD;
+            goto done;
+        }
+        if (left - REC_HEADER_BYTES < plen) {
+            *need = REC_HEADER_BYTES + (size_t)plen;
+            rc = eof ? SCAN_BAD : SCAN_MORE;
+            goto done;
+        }
+        const uint8_t *payload = p + pos + REC_HEADER_BYTES;
+        if (XXH64(payload, plen, REC_HASH_SEED) != get_u64(p + pos + 8)) {
+            rc = SCAN_BAD;
+            goto done;
+        }
+        rc = decode_visit(sc, payload, plen);
+        if (rc != SCAN_MORE)
+            goto done;
+        pos += REC_HEADER_BYTES + (size_t)plen;
+    }
+done:
+    *consumed = pos;
+    return rc;
+}
+
+static void scanner_reset(scanner *sc)
+{
+    cairn_free(sc->scratch);
+    cairn_free(sc->fields);
+}
+
+cairn_status cairn_plog_parse_buffer(const uint8_t *p, size_t n,
+                                     int (*visit)(void *ctx, const cairn_plog_entry *e),
+                                     void *ctx, cairn_plog_read_stats *stats)
+{
+    scanner sc = {.visit = visit, .ctx = ctx, .stats = stats, .segment = ""};
+    size_t consumed, need;
+    if (stats)
+        stats->segments++;
+    int rc = scan(&sc, p ? p : (const uint8_t *)"", p ? n : 0, true, &consumed, &need);
+    scanner_reset(&sc);
+    if (rc == SCAN_BAD && stats)
+        stats->bad_records++;
+    return rc == SCAN_NOMEM ? CAIRN_ENOMEM : CAIRN_OK;
+}
+
+/* A segment file as a byte stream: raw, or zstd-decompressed. */
+typedef struct seg_src {
+    int fd;
+    ZSTD_DCtx *dctx;
+    uint8_t *zin;
+    size_t zin_cap, zin_len, zin_pos;
+    bool in_eof;
+    size_t last_ret;              /* ZSTD_decompressStream's last hint: 0 at a frame's end */
+} seg_src;
+
+enum { SRC_OK, SRC_EOF, SRC_IOERR, SRC_CORRUPT };
+
+static int src_read(seg_src *s, uint8_t *dst, size_t cap, size_t *got)
+{
+    *got = 0;
+    if (!s->dctx) {
+        for (;;) {
+            ssize_t r = read(s->fd, dst, cap);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return SRC_IOERR;
+            *got = (size_t)r;
+            return r == 0 ? SRC_EOF : SRC_OK;
+        }
+    }
+    for (;;) {
+        if (s->zin_pos == s->zin_len && !s->in_eof) {
+            ssize_t r = read(s->fd, s->zin, s->zin_cap);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return SRC_IOERR;
+            s->zin_len = (size_t)r;
+            s->zin_pos = 0;
+            if (r == 0)
+                s->in_eof = true;
+        }
+        if (s->zin_pos == s->zin_len && s->in_eof)
+            /* A truncated frame (last_ret != 0) ends the stream like a torn tail. */
+            return s->last_ret == 0 ? SRC_EOF : SRC_CORRUPT;
+        ZSTD_inBuffer ib = {s->zin, s->zin_len, s->zin_pos};
+        ZSTD_outBuffer ob = {dst, cap, 0};
+        size_t ret = ZSTD_decompressStream(s->dctx, &ob, &ib);
+        if (ZSTD_isError(ret))
+            return SRC_CORRUPT;
+        s->last_ret = ret;
+        s->zin_pos = ib.pos;
+        if (ob.pos > 0) {
+            *got = ob.pos;
+            return SRC_OK;
+        }
+    }
+}
+
+/* Reads one segment file through the scanner. Returns CAIRN_OK, CAIRN_EIO or
+ * CAIRN_ENOMEM; *stopped when the visitor asked to stop. */
+static cairn_status read_segment(const char *dir, const char *name, scanner *sc, bool *stopped,
+                                 cairn_error *err)
+{
+    char path[4096];
+    cairn_status st = CAIRN_OK;
+    seg_src s = {.fd = -1};
+    uint8_t *buf = NULL;
+    size_t cap = 1u << 20, start = 0, len = 0;
+    bool eof = false, zst = strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".zst") == 0;
+    if (!join_path(path, sizeof path, dir, name))
+        return cairn_error_set(err, CAIRN_EINVAL, dir, "path too long");
+    s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s.fd < 0 && errno == ENOENT && !zst && strlen(path) + 5 < sizeof path) {
+        /* Compressed and removed between the listing and now: read the .zst instead. */
+        strcat(path, ".zst");
+        zst = true;
+        s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (s.fd < 0) {
+        if (errno == ENOENT)
+            return CAIRN_OK;
+        return cairn_error_errno(err, errno, path, "cannot open segment");
+    }
+    if (sc->stats)
+        sc->stats->segments++;
+    if (zst) {
+        s.dctx = ZSTD_createDCtx();
+        s.zin_cap = ZSTD_DStreamInSize();
+        s.zin = cairn_malloc(s.zin_cap);
+        if (!s.dctx || !s.zin) {
+            st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");
+            goto done;
+        }
+    }
+    buf = cairn_malloc(cap);
+    if (!buf) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");
+        goto done;
+    }
+    sc->header_done = false;
+    sc->segment = name;
+    for (;;) {
+        bool corrupt = false;
+        if (!eof) {
+            size_t got;
+            int r = src_read(&s, buf + len, cap - len, &got);
+            if (r == SRC_IOERR) {
+                st = cairn_error_errno(err, errno, path, "read failed");
+                goto done;
+            }
+            if (r == SRC_CORRUPT)
+                corrupt = true;
+            eof = r != SRC_OK;
+            len += got;
+        }
+        size_t consumed, need;
+        int rc = scan(sc, buf + start, len - start, eof, &consumed, &need);
+        start += consumed;
+        if (rc == SCAN_STOP) {
+            *stopped = true;
+            break;
+        }
+        if (rc == SCAN_NOMEM) {
+            st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");
+            goto done;
+        }
+        if (rc == SCAN_BAD || (corrupt && start == len)) {
+            /* A damaged compressed stream whose decoded bytes all parsed still lost data. */
+            if (sc->stats)
+                sc->stats->bad_records++;
+            break;
+        }
+        if (eof)
+            break;
+        /* Keep the incomplete record at the front and make room for the rest of it. */
+        if (start > 0) {
+            memmove(buf, buf + start, len - start);
+            len -= start;
+            start = 0;
+        }
+        size_t want = need > len ? need : len;
+        if (want < len + 4096)
+            want = len + 4096;
+        if (want > cap) {
+            size_t nc = cap;
+            while (nc < want)
+                nc *= 2;
+            uint8_t *nb = cairn_realloc(buf, nc);
+            if (!nb) {
+                st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");
+                goto done;
+            }
+            buf = nb;
+            cap = nc;
+        }
+    }
+done:
+    cairn_free(buf);
+    cairn_free(s.zin);
+    ZSTD_freeDCtx(s.dctx);
+    close(s.fd);
+    return st;
+}
+
+typedef struct seg_item {
+    uint64_t seq;
+    bool zst;
+    size_t base_len;              /* the name without ".zst" */
+    char *name;
+} seg_item;
+
+/* Sequence order, then name; a NAME.plog.zst right before its twin NAME.plog. */
+static int seg_cmp(const void *a, const void *b)
+{
+    const seg_item *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    size_t n = x->base_len < y->base_len ? x->base_len : y->base_len;
+    int c = memcmp(x->name, y->name, n);
+    if (c != 0)
+        return c;
+    if (x->base_len != y->base_len)
+        return x->base_len < y->base_len ? -1 : 1;
+    if (x->zst != y->zst)
+        return x->zst ? -1 : 1;
+    return 0;
+}
+
+static bool same_base(const seg_item *z, const seg_item *p)
+{
+    return z->base_len == p->base_len && memcmp(z->name, p->name, p->base_len) == 0;
+}
+
+cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cairn_plog_entry *e),
+                             void *ctx, cairn_plog_read_stats *stats, cairn_error *err)
+{
+    cairn_status st = CAIRN_OK;
+    seg_item *items = NULL;
+    size_t n = 0, cap = 0;
+    scanner sc = {.visit = visit, .ctx = ctx, .stats = stats};
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (!dir)
+        return cairn_error_set(err, CAIRN_EINVAL, "plog", "no log directory");
+    DIR *d = opendir(dir);
+    if (!d)
+        return cairn_error_errno(err, errno, dir, "cannot list log directory");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        seg_item it;
+        if (!parse_seg_name(e->d_name, &it.seq, &it.zst))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            seg_item *ni = cairn_reallocarray(items, nc, sizeof *ni);
+            if (!ni) {
+                st = cairn_error_set(err, CAIRN_ENOMEM, dir, "out of memory");
+                goto done;
+            }
+            items = ni;
+            cap = nc;
+        }
+        it.base_len = strlen(e->d_name) - (it.zst ? 4 : 0);
+        if (!(it.name = cairn_strdup(e->d_name))) {
+            st = cairn_error_set(err, CAIRN_ENOMEM, dir, "out of memory");
+            goto done;
+        }
+        items[n++] = it;
+    }
+    if (n)
+        qsort(items, n, sizeof *items, seg_cmp);
+    bool stopped = false;
+    for (size_t i = 0; i < n && !stopped; i++) {
+        /* NAME.plog next to NAME.plog.zst: a crash hit between the rename and the unlink of
+         * a compression; both hold the same records. */
+        if (!items[i].zst && i > 0 && items[i - 1].zst && same_base(&items[i - 1], &items[i]))
+            continue;
+        st = read_segment(dir, items[i].name, &sc, &stopped, err);
+        if (st != CAIRN_OK)
+            goto done;
+    }
+done:
+    closedir(d);
+    for (size_t i = 0; i < n; i++)
+        cairn_free(items[i].name);
+    cairn_free(items);
+    scanner_reset(&sc);
+    return st;
+}

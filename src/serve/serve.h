@@ -1,0 +1,177 @@
+/*
+ * serve.h -- the serving module's internals shared between its files:
+ * the inference model (model.c; public part in cairn.h), the request body
+ * parser (request.c), the prediction log (plog.c) and the HTTP server
+ * (server.c). Only server.c speaks HTTP.
+ */
+#ifndef CAIRN_SERVE_H
+#define CAIRN_SERVE_H
+
+#include "registry/artifact.h"
+
+/* ---- model.c ------------------------------------------------------------------------- */
+
+/*
+ * Makes a scoring model from a loaded artifact, which it takes over (freed
+ * with the model, also on failure). name/version are the registry's (name
+ * NULL: the artifact's; version 0: unregistered). Parses the artifact's
+ * contract, reads the threshold (eval section), class names and entity
+ * column (manifest / lineage spec). Errors: CAIRN_ECORRUPT, CAIRN_ENOMEM.
+ */
+cairn_status cairn_model_from_artifact(cairn_artifact *a, const char *name, int version,
+                                       cairn_model **out, cairn_error *err);
+/* The transformed-feature count: the doubles the transform writes per row (the
+ * model reads exactly these). Rows of at most 4096 are scored without allocating. */
+size_t cairn_model_n_features(const cairn_model *m);
+
+/* ---- request.c: the JSON body of a predict request ------------------------------------- */
+
+#define CAIRN_REQUEST_MAX_DEPTH 16        /* nesting deeper than this is refused (400) */
+#define CAIRN_REQUEST_DEFAULT_MAX_ROWS 1000
+#define CAIRN_REQUEST_DEFAULT_MAX_FIELDS 1000
+#define CAIRN_REQUEST_ID_MAX 128          /* longer request ids are refused (400) */
+
+typedef struct cairn_request_limits {
+    size_t max_rows;              /* 0: CAIRN_REQUEST_DEFAULT_MAX_ROWS; more rows -> CAIRN_ETOOBIG */
+    size_t max_fields;            /* per row; 0: CAIRN_REQUEST_DEFAULT_MAX_FIELDS; more -> CAIRN_EINPUT */
+} cairn_request_limits;
+
+/*
+ * A parsed predict body. Two shapes (DESIGN.md):
+ *   {"instances": [{"col": value, ...}, ...]}        rows
+ *   {"inputs": {"col": [v, ...], ...}}               columns, all of one length
+ * with optional "request_id" (string) and "entity" (string or number, kept
+ * as text). Values: null, true/false, finite numbers, strings (escapes
+ * decoded, UTF-8 checked). A value that is an object or array inside a row is
+ * refused. Every name and string points into the request's own arena.
+ */
+typedef struct cairn_request {
+    cairn_field *fields;          /* all fields, row after row */
+    size_t *row_start;            /* n_rows + 1 offsets into fields */
+    size_t n_rows;
+    const char *request_id;       /* NUL-terminated; NULL when absent */
+    const char *entity;           /* NUL-terminated text; NULL when absent */
+    void *priv;                   /* arena */
+} cairn_request;
+
+/*
+ * Parses body[0..len) (untrusted). *out (zeroed by the caller) receives the
+ * rows; free with cairn_request_reset. Errors, with where = "body byte N"
+ * or the offending key:
+ *   CAIRN_EINPUT   malformed JSON, nesting over the limit, NaN/Infinity or a
+ *                  number out of double range, invalid UTF-8 or escape, a body
+ *                  that is not an object, neither or both of instances/inputs,
+ *                  an unknown top-level key, a row that is not an object, a
+ *                  nested value in a row, columns of unequal length, a
+ *                  duplicate key, too many fields in a row, a bad request_id
+ *   CAIRN_ETOOBIG  more rows than max_rows
+ *   CAIRN_ENOMEM
+ * Never reads outside body[0..len); the body need not be NUL-terminated.
+ */
+cairn_status cairn_request_parse(const char *body, size_t len, const cairn_request_limits *lim,
+                                 cairn_request *out, cairn_error *err);
+void cairn_request_reset(cairn_request *r);
+
+/* ---- plog.c: the prediction log ------------------------------------------------------------- */
+
+/*
+ * Every scored row (served, shadow, batch with --log) is appended as one
+ * record. Producers copy a record into a bounded ring buffer and return; one
+ * writer thread moves records into the current segment file, fsyncs every
+ * flush interval, rotates by size and age, and compresses closed segments
+ * with zstd. Each record carries its own checksum, so a crash loses at most
+ * what was not yet written and fsynced, never earlier records, and the
+ * reader skips a torn tail. Format: docs/prediction-log.md.
+ */
+typedef struct cairn_plog cairn_plog;
+
+typedef struct cairn_plog_opts {
+    const char *dir;              /* the log directory (created); required */
+    size_t ring_bytes;            /* 0: 16 MiB */
+    size_t segment_bytes;         /* rotate after this many bytes; 0: 64 MiB */
+    double segment_seconds;       /* rotate a segment this old; 0: 3600 */
+    double flush_seconds;         /* fsync interval; 0: 1.0 */
+    double wait_ms;               /* a full ring makes a producer wait this long, then the record
+                                     is dropped (counted); 0: 5 ms; < 0: do not wait */
+    bool no_compress;             /* keep closed segments uncompressed (tests) */
+} cairn_plog_opts;
+
+void cairn_plog_opts_init(cairn_plog_opts *o);
+
+typedef struct cairn_plog_record {
+    int64_t time_us;              /* wall clock, microseconds since the epoch */
+    const char *request_id;       /* NUL-terminated; may be NULL */
+    const char *entity;           /* may be NULL */
+    const char *model;            /* registry model name */
+    int version;
+    const char *alias;            /* which answered: production, canary, shadow, fallback,
+                                     baseline, or "" for batch / direct versions */
+    const cairn_field *fields;    /* the raw feature values as received */
+    size_t n_fields;
+    double score;
+    const char *label;            /* may be NULL (regression) */
+    double latency_us;
+    uint32_t flags;               /* CAIRN_PLOG_* bits */
+} cairn_plog_record;
+
+#define CAIRN_PLOG_SHADOW 1u      /* scored in the shadow, not returned */
+#define CAIRN_PLOG_BATCH 2u       /* from cairn predict --log */
+
+/* Opens (creates) the log and starts its writer thread. */
+cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_error *err);
+/* Appends one record; thread-safe. CAIRN_OK when queued; CAIRN_ETOOBIG when it was
+ * dropped (ring full past wait_ms, or a record larger than the ring). */
+cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r);
+/* Waits until everything appended before the call is written and fsynced. */
+cairn_status cairn_plog_flush(cairn_plog *l, cairn_error *err);
+/* Drains, fsyncs, closes the current segment (compressing it unless no_compress) and
+ * stops the writer. Accepts NULL. Returns the first write error seen, if any. */
+cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err);
+
+typedef struct cairn_plog_counters {
+    uint64_t appended;            /* records accepted */
+    uint64_t written;             /* records written to a segment */
+    uint64_t dropped;             /* records refused (ring full) */
+    uint64_t bytes;               /* record bytes written */
+    uint64_t segments;            /* segments opened */
+    uint64_t fsyncs;
+    uint64_t write_errors;
+} cairn_plog_counters;
+
+void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c);
+
+/* One record as read back; strings and fields point into the reader's buffer and are
+ * valid during the callback only. */
+typedef struct cairn_plog_entry {
+    int64_t time_us;
+    const char *request_id, *entity, *model, *alias, *label;   /* "" when absent */
+    int version;
+    const cairn_field *fields;
+    size_t n_fields;
+    double score;
+    double latency_us;
+    uint32_t flags;
+    const char *segment;          /* the file it came from */
+} cairn_plog_entry;
+
+typedef struct cairn_plog_read_stats {
+    uint64_t records;             /* good records visited */
+    uint64_t bad_records;         /* checksum or framing failures (a torn tail counts once) */
+    uint64_t segments;
+} cairn_plog_read_stats;
+
+/* Visits every good record of every segment in dir, oldest segment first, records in
+ * order; a damaged or torn record ends that segment's reading (counted). visit returns
+ * 0 to go on, non-zero to stop. Errors: CAIRN_EIO, CAIRN_ENOMEM. */
+cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cairn_plog_entry *e),
+                             void *ctx, cairn_plog_read_stats *stats, cairn_error *err);
+
+/* Parses p[0..n) as the bytes of one uncompressed segment (file header, then records; an
+ * empty buffer is an empty segment) and visits its good records like cairn_plog_read
+ * (e->segment is ""). Adds to *stats (may be NULL). p is untrusted: any bytes are safe.
+ * Used by cairn_plog_read's tests and the fuzz target. Errors: CAIRN_ENOMEM. */
+cairn_status cairn_plog_parse_buffer(const uint8_t *p, size_t n,
+                                     int (*visit)(void *ctx, const cairn_plog_entry *e),
+                                     void *ctx, cairn_plog_read_stats *stats);
+
+#endif /* CAIRN_SERVE_H */

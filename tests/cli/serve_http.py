@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+"""`cairn serve` over real HTTP on loopback (run by tests/cli/serve.sh).
+
+A home with a churn model (synthetic data, saved contract), promoted; the
+server started with --port 0; then every endpoint and behaviour of issue 5,
+checked from the outside with Python's http.client:
+
+- predict, rows and columns bodies, same scores as `cairn predict` (the same
+  code path) on the same rows; request ids echoed or generated;
+- 422 with every field-level problem; 400 malformed / NaN / deep nesting /
+  wrong shapes; 404 unknown model; 405; 413 body and row limits;
+- /healthz, /readyz, /v1/models/NAME, /metrics (promtool check metrics when
+  available), reload with the bearer token (403 without);
+- alias moves followed without a failed request (promote, rollback), explicit
+  NAME@N, shadow (scored and logged, never returned), canary (share within
+  tolerance over 10,000 entities, sticky), the fallback chain (fallback alias,
+  then the baseline) via the CAIRN_TEST_FAIL_VERSION hook;
+- garbage, truncated and slow clients leave the server serving;
+- SIGTERM drains and exits 0, and the prediction log read back equals what
+  was served.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CAIRN = os.environ["CAIRN_BIN"]
+SYNTH = os.environ["CAIRN_SYNTH"]
+TMP = tempfile.mkdtemp(prefix="serve.", dir=os.environ.get("CAIRN_TEST_TMP") or None)
+HOME = os.path.join(TMP, "home")
+ENV = dict(os.environ, CAIRN_HOME=HOME, CAIRN_ADMIN_TOKEN="s3cret-token")
+failures = []
+passes = 0
+servers = []
+
+
+def check(cond, what):
+    global passes
+    if cond:
+        passes += 1
+    else:
+        print("FAIL: " + what, file=sys.stderr)
+        failures.append(what)
+
+
+def cairn(*args, env=None, want=0):
+    p = subprocess.run([CAIRN, *args], capture_output=True, text=True, env=env or ENV)
+    if want is not None and p.returncode != want:
+        raise SystemExit(f"cairn {' '.join(args)}: exit {p.returncode}, wanted {want}\n{p.stderr}")
+    return p
+
+
+def cj(*args, want=0):
+    return json.loads(cairn("--json", *args, want=want).stdout)
+
+
+def start_server(*extra, env=None):
+    p = subprocess.Popen([CAIRN, "serve", "--port", "0", "--poll", "0.2", "--log-flush", "0.05",
+                          *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env or ENV)
+    servers.append(p)
+    line = p.stdout.readline()
+    if "listening" not in line:
+        raise SystemExit("server did not start: " + line + p.stderr.read())
+    port = int(line.rsplit(":", 1)[1].split()[0])
+    return p, port
+
+
+class Client:
+    def __init__(self, port):
+        self.port = port
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def req(self, method, path, body=None, headers=None):
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        for attempt in range(2):
+            try:
+                self.c.request(method, path, body=data, headers=headers or {})
+                r = self.c.getresponse()
+                raw = r.read()
+                return r.status, dict(r.getheaders()), raw
+            except (http.client.HTTPException, ConnectionError, BrokenPipeError) as e:
+                print(f"note: {method} {path}: {e!r}, reconnecting", file=sys.stderr)
+                self.c.close()
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        raise SystemExit(f"request {method} {path} failed twice")
+
+    def json(self, method, path, body=None, headers=None):
+        st, h, raw = self.req(method, path, body, headers)
+        try:
+            return st, json.loads(raw)
+        except ValueError:
+            return st, {"_raw": raw.decode(errors="replace")}
+
+
+def row_of(header, line):
+    vals = dict(zip(header, line.rstrip("\n").split(",")))
+    vals.pop("churned")
+    out = {}
+    for k, v in vals.items():
+        if v == "":
+            out[k] = None   # an empty CSV field is a missing value
+        elif v in ("true", "false"):
+            out[k] = v == "true"
+        else:
+            try:
+                out[k] = int(v)
+            except ValueError:
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+    return out
+
+
+def train(name, spec):
+    path = os.path.join(TMP, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(spec)
+    return cj("train", path)["id"]
+
+
+try:
+    csv = os.path.join(TMP, "churn.csv")
+    subprocess.run([SYNTH, "churn", "--rows", "4000", "--seed", "11", "-o", csv], check=True,
+                   capture_output=True)
+    cairn("init")
+    cairn("data", "add", csv, "--name", "churn")
+    cairn("contract", "infer", "churn", "--label", "churned", "--entity", "customer_id", "--time",
+          "signup_time", "--save", "-o", os.path.join(TMP, "contract.yaml"))
+    base = """name: churn
+data: churn@1
+label: churned
+positive: "Yes"
+entity: customer_id
+time: signup_time
+evaluation: {bootstrap: 50}
+"""
+    r1 = train("v1", base + "model: {type: gbdt, rounds: 40, max_depth: 4}\n")
+    r2 = train("v2", base + "model: {type: gbdt, rounds: 60, max_depth: 3}\n")
+    r3 = train("v3", base + "model: {type: linear}\n")
+    cairn("promote", r1, "--model", "churn", "--override", "test setup")
+
+    with open(csv) as f:
+        header = f.readline().rstrip("\n").split(",")
+        lines = [f.readline() for _ in range(50)]
+    rows = [row_of(header, ln) for ln in lines]
+    # The same rows through `cairn predict` (the batch path).
+    rows_csv = os.path.join(TMP, "rows.csv")
+    with open(rows_csv, "w") as f:
+        f.write(",".join(h for h in header if h != "churned") + "\n")
+        for ln in lines:
+            vals = ln.rstrip("\n").split(",")
+            f.write(",".join(v for h, v in zip(header, vals) if h != "churned") + "\n")
+    batch = cj("predict", "churn", rows_csv)
+    batch_scores = [p["score"] for p in batch["predictions"]]
+    check(len(batch_scores) == 50 and batch["invalid"] == 0, "cairn predict scored the 50 rows")
+
+    srv, port = start_server()
+    c = Client(port)
+    st, j = c.json("GET", "/healthz")
+    check(st == 200 and j.get("status") == "ok", "healthz")
+    st, j = c.json("GET", "/readyz")
+    check(st == 200 and j.get("ready") is True, "readyz")
+
+    # ---- predict: rows and columns -------------------------------------------------------------
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "request_id": "abc-1"})
+    check(st == 200, f"single-row predict: {st} {j}")
+    check(j.get("model") == "churn" and j.get("model_version") == 1 and j.get("alias") == "production"
+          and j.get("request_id") == "abc-1", f"reply names model, version, alias, request id: {j}")
+    p0 = j["predictions"][0]
+    check(p0["score"] == batch_scores[0] and p0["label"] in ("Yes", "No"),
+          f"served score equals cairn predict's for the same row ({p0['score']} vs {batch_scores[0]})")
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows})
+    check(st == 200 and [p["score"] for p in j["predictions"]] == batch_scores,
+          "50 rows: every served score equals cairn predict's")
+    check(j["request_id"].startswith("req-"), "a request id is generated when none is given")
+    cols = {k: [r[k] for r in rows[:10]] for k in rows[0]}
+    st, j = c.json("POST", "/v1/models/churn:predict", {"inputs": cols})
+    check(st == 200 and [p["score"] for p in j["predictions"]] == batch_scores[:10],
+          "columns body gives the same scores as rows")
+    served_rows = 1 + 50 + 10
+
+    # ---- contract violations and bad requests --------------------------------------------------
+    bad = [dict(rows[0], tenure_months=-3), dict(rows[1], plan="platinum")]
+    del bad[1]["age"]
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": bad})
+    vs = j.get("violations", [])
+    got = sorted((v["row"], v["field"]) for v in vs)
+    check(st == 422 and (0, "tenure_months") in got and (1, "plan") in got and (1, "age") in got,
+          f"422 lists every field-level problem: {got}")
+    tv = [v for v in vs if v["field"] == "tenure_months"]
+    check(tv and tv[0]["value"] == -3 and "minimum" in tv[0]["problem"], f"violation detail: {tv}")
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], surprise=1)]})
+    check(st == 422 and any(v["field"] == "surprise" for v in j.get("violations", [])),
+          "an unknown field is a violation")
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], age="forty")]})
+    check(st == 422, f"a wrong type is a violation ({st})")
+    for body, what in [(b'{"instances": [', "truncated JSON"), (b"garbage\x00\xff", "garbage"),
+                       (b'{"instances": [{"age": NaN}]}', "NaN literal"),
+                       (b'{"instances": [{"age": 1e999}]}', "huge number"),
+                       (b"[" * 5000 + b"]" * 5000, "deep nesting"),
+                       (b'{"instances": {"age": 1}}', "instances not an array"),
+                       (b'{"rows": []}', "unknown top-level key"),
+                       (b'{"instances": [{"age": [1]}]}', "nested value"),
+                       (b"", "empty body")]:
+        st, j = c.json("POST", "/v1/models/churn:predict", body)
+        check(st == 400 and "error" in j, f"{what}: 400 ({st} {j})")
+    st, j = c.json("POST", "/v1/models/nosuch:predict", {"instances": rows[:1]})
+    check(st == 404, f"unknown model: 404 ({st})")
+    st, j = c.json("POST", "/v1/models/churn@9:predict", {"instances": rows[:1]})
+    check(st == 404, f"unknown version: 404 ({st})")
+    st, h, _ = c.req("GET", "/v1/models/churn:predict")
+    check(st == 405 and "POST" in h.get("Allow", ""), f"GET on predict: 405 with Allow ({st})")
+    st, _, _ = c.req("GET", "/nowhere")
+    check(st == 404, "unknown path: 404")
+    big = json.dumps({"instances": [dict(rows[0], region="x" * (2 << 20))]}).encode()
+    st, j = c.json("POST", "/v1/models/churn:predict", big)
+    check(st == 413, f"2 MB body: 413 ({st})")
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1] * 1001})
+    check(st == 413, f"1001 rows: 413 ({st})")
+    st, j = c.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], region="y" * (900 << 10))]})
+    check(st == 422, f"a 900 KB string is parsed and refused by the contract ({st})")
+
+    # ---- model status, metrics, reload ---------------------------------------------------------
+    st, j = c.json("GET", "/v1/models/churn")
+    check(st == 200 and j["loaded"]["production"]["version"] == 1 and j["aliases"].get("production") == 1
+          and "tenure_months" in j["contract"]["inputs"], f"model status: {st}")
+    st, h, raw = c.req("GET", "/metrics")
+    text = raw.decode()
+    check(st == 200 and 'cairn_http_requests_total{code="422"}' in text
+          and 'cairn_predictions_total{model="churn",version="1",alias="production"} %d' % served_rows in text,
+          "metrics count requests and predictions by version")
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=raw, capture_output=True)
+        check(p.returncode == 0, "promtool check metrics: " + p.stdout.decode() + p.stderr.decode())
+    else:
+        print("note: promtool not installed; metrics format not linted")
+    st, j = c.json("POST", "/v1/models/churn:reload")
+    check(st == 403, f"reload without a token: 403 ({st})")
+    st, j = c.json("POST", "/v1/models/churn:reload", None, {"Authorization": "Bearer wrong-token!"})
+    check(st == 403, f"reload with a wrong token: 403 ({st})")
+    st, j = c.json("POST", "/v1/models/churn:reload", None, {"Authorization": "Bearer s3cret-token"})
+    check(st == 200 and j.get("production") == 1, f"reload with the token: 200 ({st} {j})")
+
+    # ---- alias moves under load ----------------------------------------------------------------
+    stop = threading.Event()
+    seen = {"ok": 0, "bad": 0, "versions": set()}
+
+    def hammer():
+        cl = Client(port)
+        while not stop.is_set():
+            st, j = cl.json("POST", "/v1/models/churn:predict", {"instances": rows[:1]})
+            if st == 200:
+                seen["ok"] += 1
+                seen["versions"].add(j["model_version"])
+            else:
+                seen["bad"] += 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    cairn("promote", r2, "--model", "churn", "--override", "test: v2")
+
+    def wait_version(v, path="/v1/models/churn:predict"):
+        for _ in range(100):
+            st, j = c.json("POST", path, {"instances": rows[:1]})
+            if st == 200 and j["model_version"] == v:
+                return True
+            time.sleep(0.05)
+        return False
+
+    check(wait_version(2), "a promotion is served within seconds (version 2)")
+    cairn("rollback", "churn", "--reason", "test")
+    check(wait_version(1), "a rollback is served within seconds (version 1)")
+    stop.set()
+    for t in threads:
+        t.join()
+    check(seen["bad"] == 0 and seen["ok"] > 50 and seen["versions"] == {1, 2},
+          f"no request failed across two swaps ({seen['ok']} ok, {seen['bad']} failed, versions {seen['versions']})")
+    st, j = c.json("POST", "/v1/models/churn@2:predict", {"instances": rows[:1]})
+    check(st == 200 and j["model_version"] == 2, "NAME@N serves that version")
+
+    # ---- shadow ----------------------------------------------------------------------------------
+    cairn("promote", r3, "--model", "churn", "--alias", "shadow", "--override", "test: shadow")
+    time.sleep(0.6)
+    for i in range(20):
+        st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "request_id": f"sh-{i}"})
+        check(st == 200 and j["model_version"] == 1 and j["alias"] == "production", "shadow never answers")
+    st, j = c.json("POST", "/v1/models/churn@shadow:predict", {"instances": rows[:1]})
+    check(st == 200 and j["model_version"] == 3, "NAME@shadow can be asked directly")
+
+    # ---- canary ----------------------------------------------------------------------------------
+    cairn("promote", r2, "--model", "churn", "--alias", "canary", "--percent", "30", "--override", "t")
+    time.sleep(0.6)
+    arms = {}
+    n_canary = 0
+    for i in range(10000):
+        st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": f"e{i}"})
+        if st != 200:
+            check(False, f"canary request {i}: {st}")
+            break
+        arms[i] = j["alias"]
+        n_canary += j["alias"] == "canary"
+    share = n_canary / 10000
+    check(abs(share - 0.30) < 0.02, f"canary share {share:.4f} within 0.30 +- 0.02")
+    sticky = all(c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": f"e{i}"})[1]["alias"] == arms[i]
+                 for i in range(0, 10000, 97))
+    check(sticky, "the same entity always lands in the same arm")
+    served_after = 10000
+
+    # ---- hardening: garbage, truncated, slow clients -------------------------------------------
+    socks = []
+    for payload in [b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"\x16\x03\x01garbage\r\n\r\n",
+                    b"POST /v1/models/churn:predict HTTP/1.1\r\nContent-Length: 100000\r\n\r\n{\"inst"]:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(payload)
+        socks.append(s)
+    st, j = Client(port).json("GET", "/healthz")
+    check(st == 200, "slow and broken clients do not block others")
+    for s in socks:
+        s.close()
+
+    # ---- SIGTERM and the log -----------------------------------------------------------------------
+    srv.send_signal(signal.SIGTERM)
+    rc = srv.wait(timeout=30)
+    check(rc == 0, f"SIGTERM: exit 0 ({rc})")
+    logs = [json.loads(x) for x in cairn("--json", "logs", "show").stdout.splitlines() if x.strip()]
+    served = [x for x in logs if not x["shadow"] and not x["batch"]]
+    shadows = [x for x in logs if x["shadow"]]
+    check(len(shadows) >= 20 and all(x["version"] == 3 for x in shadows),
+          f"shadow rows are logged with the shadow's version ({len(shadows)})")
+    first = [x for x in served if x["request_id"] == "abc-1"]
+    check(len(first) == 1 and first[0]["score"] == batch_scores[0] and first[0]["version"] == 1
+          and first[0]["fields"]["tenure_months"] == rows[0]["tenure_months"],
+          "the log holds the served row with its raw values, score and version")
+    check(len(served) >= served_rows + served_after + seen["ok"],
+          f"every served row is in the log ({len(served)} >= {served_rows + served_after + seen['ok']})")
+
+    # ---- the fallback chain ----------------------------------------------------------------------
+    # (The canary still takes 30%: use an entity that lands in the production arm.)
+    prod_entity = "e%d" % next(i for i in range(10000) if arms[i] == "production")
+    env = dict(ENV, CAIRN_TEST_FAIL_VERSION="1")
+    srv2, port2 = start_server("--no-log", env=env)
+    c2 = Client(port2)
+    st, j = c2.json("POST", "/v1/models/churn:predict", {"instances": rows[:2], "entity": prod_entity})
+    check(st == 200 and all(p.get("answered_by") == "baseline" for p in j["predictions"]),
+          f"primary fails, no fallback alias: the baseline answers ({st} {j})")
+    cairn("promote", r2, "--model", "churn", "--alias", "fallback", "--override", "t")
+    time.sleep(0.6)
+    st, j = c2.json("POST", "/v1/models/churn:predict", {"instances": rows[:2], "entity": prod_entity})
+    check(st == 200 and all(p.get("answered_by") == "fallback" for p in j["predictions"]),
+          f"primary fails: the fallback alias answers ({st} {j})")
+    srv2.send_signal(signal.SIGTERM)
+    check(srv2.wait(timeout=30) == 0, "second server stops cleanly")
+finally:
+    for p in servers:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+print(f"{passes} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
