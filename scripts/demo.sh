@@ -135,4 +135,38 @@ run "$CAIRN" --home "$DEMO/other-home" init
 run "$CAIRN" --home "$DEMO/other-home" keys trust "$DEMO/team.pub"
 run "$CAIRN" --home "$DEMO/other-home" import "$DEMO/churn.art"
 
-stage "done: home in $CAIRN_HOME (cairn.db, objects/); later stages (serve, monitor) build on it"
+stage "18. batch scoring through the serving code path: the later batch, rows that break the contract reported by line"
+run "$CAIRN" predict churn "$DEMO/batch2.csv" -o "$DEMO/batch2.scores.csv"
+head -4 "$DEMO/batch2.scores.csv"
+
+stage "19. serve it: HTTP on 127.0.0.1, real requests with curl, the reply names the model version"
+"$CAIRN" serve --port 0 > "$DEMO/serve.out" 2> "$DEMO/serve.err" &
+SERVE_PID=$!
+for _ in $(seq 1 100); do grep -q listening "$DEMO/serve.out" 2>/dev/null && break; sleep 0.1; done
+cat "$DEMO/serve.out"
+PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$DEMO/serve.out")
+ROW=$(/usr/bin/python3 - "$DEMO/churn.csv" <<'PY'
+import csv, json, sys
+r = next(csv.DictReader(open(sys.argv[1])))
+r.pop("churned")
+def typed(v):
+    if v == "": return None
+    if v in ("true", "false"): return v == "true"
+    for t in (int, float):
+        try: return t(v)
+        except ValueError: pass
+    return v
+print(json.dumps({"instances": [{k: typed(v) for k, v in r.items()}], "request_id": "demo-1"}))
+PY
+)
+echo "\$ curl -s -X POST http://127.0.0.1:$PORT/v1/models/churn:predict -d '$ROW'"
+curl -s -X POST "http://127.0.0.1:$PORT/v1/models/churn:predict" -d "$ROW"; echo
+echo "\$ curl -s -X POST .../v1/models/churn:predict -d '{\"instances\": [{\"tenure_months\": -3}]}'   # breaks the contract"
+curl -s -X POST "http://127.0.0.1:$PORT/v1/models/churn:predict" -d '{"instances": [{"tenure_months": -3}]}' | head -c 400; echo
+echo "\$ curl -s http://127.0.0.1:$PORT/metrics | grep cairn_predictions_total"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep '^cairn_predictions_total'
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID"
+echo "(server stopped by SIGTERM, exit $?)"
+run "$CAIRN" logs show --limit 3
+
+stage "done: home in $CAIRN_HOME (cairn.db, objects/, logs/); the monitor stage builds on the prediction log"
