@@ -403,6 +403,52 @@ evaluation: {bootstrap: 50}
           f"primary fails: the fallback alias answers ({st} {j})")
     srv2.send_signal(signal.SIGTERM)
     check(srv2.wait(timeout=30) == 0, "second server stops cleanly")
+
+    # ---- a version that fails to load: the old one keeps serving --------------------------
+    srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20))
+    c4 = Client(port4)
+    st, j = c4.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": prod_entity})
+    before = j.get("model_version")
+    r4 = train("v4", base + "model: {type: gbdt, rounds: 30, max_depth: 2}\n")
+    pr = cj("promote", r4, "--model", "churn", "--override", "test: damaged")
+    art = os.path.join(HOME, "objects", pr["artifact"] + ".art")
+    with open(art, "r+b") as f:
+        f.seek(os.path.getsize(art) // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x40]))
+    st, j = c4.json("POST", "/v1/models/churn:reload", None, {"Authorization": "Bearer s3cret-token"})
+    check(st == 500 and j.get("load_failed") is True and j.get("production") == before,
+          f"a damaged new version fails to load and is reported ({st} {j})")
+    st, j = c4.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": prod_entity})
+    check(st == 200 and j["model_version"] == before, "the old version keeps serving")
+    st, h, raw = c4.req("GET", "/metrics")
+    check('cairn_model_load_failures_total{model="churn"} 1' in raw.decode(), "the load failure is in /metrics")
+    # A 10 MB string with a 16 MB body limit: parsed, then refused by the contract.
+    st, j = c4.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], region="z" * (10 << 20))]})
+    check(st == 422, f"a 10 MB string is parsed and refused by the contract ({st})")
+    st, j = c4.json("GET", "/healthz")
+    check(st == 200, "still serving after the 10 MB request")
+    srv4.send_signal(signal.SIGTERM)
+    check(srv4.wait(timeout=30) == 0, "fourth server stops cleanly")
+
+    # ---- cairn predict: invalid rows by line, skip or fail ----------------------------------
+    bad_csv = os.path.join(TMP, "bad.csv")
+    with open(rows_csv) as f:
+        src = f.read().splitlines()
+    hdr = src[0].split(",")
+    ti = hdr.index("tenure_months")
+    broken = src[2].split(",")
+    broken[ti] = "-3"
+    with open(bad_csv, "w") as f:
+        f.write("\n".join([src[0], src[1], ",".join(broken), src[3]]) + "\n")
+    p = cairn("predict", "churn@1", bad_csv, want=None)
+    out_rows = [ln.split(",")[0] for ln in p.stdout.splitlines()[1:]]
+    check(p.returncode == 0 and f"{bad_csv}:3: tenure_months: below minimum" in p.stderr and out_rows == ["0", "2"],
+          f"predict skips the bad row and names its line ({p.returncode} {p.stderr.strip()} {out_rows})")
+    p = cairn("predict", "churn@1", bad_csv, "--on-error", "fail", want=None)
+    out_rows = [ln.split(",")[0] for ln in p.stdout.splitlines()[1:]]
+    check(p.returncode == 1 and out_rows == ["0"], f"--on-error fail stops there with exit 1 ({p.returncode} {out_rows})")
 finally:
     for p in servers:
         if p.poll() is None:

@@ -1,0 +1,114 @@
+"""serve_peer_flask.py -- the Flask peer of bench/serve.sh, and the trainer of
+the model both Python peers serve.
+
+    python3 serve_peer_flask.py train CHURN.csv MODEL.json
+    python3 serve_peer_flask.py serve MODEL.json PORT
+
+train: reads the `cairn-synth churn` table with pandas and trains one XGBoost
+booster with what cairn's bench model uses -- 200 rounds, depth 6, learning
+rate 0.1, hist, 256 bins, no early stopping -- on the model's 12 inputs
+(every column but customer_id, signup_time and the label churned; the
+strings as pandas categories, enable_categorical=True; missing numbers left
+as NaN). It writes MODEL.json (XGBoost's JSON) and MODEL.json.cats.json, the
+category levels of each string column, which XGBoost 1.7 does not store and
+a server needs to code a one-row frame as training did. cairn's artifact
+cannot be loaded in Python, so this is not the same model, but it has the
+same number of trees and the same depth, which is what scoring time depends
+on; serve.sh compares throughput only.
+
+serve: Flask's own server (Werkzeug) with a thread per request
+(app.run(threaded=True)) on 127.0.0.1, answering POST
+/v1/models/churn:predict with cairn's body and reply shapes: it parses
+{"instances": [{col: value, ...}, ...]}, builds a DataFrame with the columns
+in training order and the training categories, scores it through
+xgboost.DMatrix + Booster.predict (nthread=1: one request, one core, as
+cairn scores a row) and replies {"model", "predictions": [{"score",
+"label"}]}. Werkzeug's per-request access log is switched off (cairn writes a
+prediction log; Flask writes none here -- in the peer's favour).
+"""
+import json
+import logging
+import sys
+
+import pandas as pd
+import xgboost as xgb
+
+DROP = ("customer_id", "signup_time", "churned")
+LABEL, POSITIVE = "churned", "Yes"
+PARAMS = {"objective": "binary:logistic", "max_depth": 6, "eta": 0.1,
+          "tree_method": "hist", "max_bin": 256, "nthread": 2, "seed": 42}
+ROUNDS = 200
+
+
+def train(csv_path, model_path):
+    df = pd.read_csv(csv_path)
+    features = [c for c in df.columns if c not in DROP]
+    x = df[features].copy()
+    cats = {}
+    for c in features:
+        if x[c].dtype == object:
+            x[c] = x[c].astype("category")
+            cats[c] = [str(v) for v in x[c].cat.categories]
+        elif x[c].dtype == bool:
+            x[c] = x[c].astype("float64")
+    y = (df[LABEL] == POSITIVE).astype("float64")
+    dtrain = xgb.DMatrix(x, label=y, enable_categorical=True)
+    booster = xgb.train(PARAMS, dtrain, num_boost_round=ROUNDS)
+    booster.save_model(model_path)
+    with open(model_path + ".cats.json", "w") as f:
+        json.dump({"features": features, "categories": cats}, f)
+    print(json.dumps({"rows": len(df), "features": len(features),
+                      "trees": len(booster.get_dump())}))
+
+
+class Scorer:
+    """The model and what is needed to turn request rows into its frame."""
+
+    def __init__(self, model_path):
+        self.booster = xgb.Booster()
+        self.booster.load_model(model_path)
+        self.booster.set_param({"nthread": 1})
+        with open(model_path + ".cats.json") as f:
+            meta = json.load(f)
+        self.features = meta["features"]
+        self.categories = meta["categories"]
+
+    def predict(self, instances):
+        frame = pd.DataFrame.from_records(instances, columns=self.features)
+        for c in self.features:
+            if c in self.categories:
+                frame[c] = pd.Categorical(frame[c], categories=self.categories[c])
+            else:
+                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+        scores = self.booster.predict(xgb.DMatrix(frame, enable_categorical=True))
+        return [{"score": float(s), "label": POSITIVE if s >= 0.5 else "No"} for s in scores]
+
+
+def serve(model_path, port):
+    from flask import Flask, jsonify, request
+
+    scorer = Scorer(model_path)
+    app = Flask("serve_peer_flask")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    @app.post("/v1/models/churn:predict")
+    def predict():
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+            return jsonify({"error": "expected {\"instances\": [...]}"}), 400
+        return jsonify({"model": "churn", "predictions": scorer.predict(body["instances"])})
+
+    app.run(host="127.0.0.1", port=port, threaded=True)
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "train":
+        train(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "serve":
+        serve(argv[2], int(argv[3]))
+    else:
+        sys.exit("usage: serve_peer_flask.py train CSV MODEL.json | serve MODEL.json PORT")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
