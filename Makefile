@@ -10,7 +10,7 @@ test:
 asan:
 	BUILD_DIR=build-asan bash scripts/test.sh -DCAIRN_SANITIZE="address;undefined"
 bench:
-	bash scripts/build.sh && bash bench/ingest.sh && bash bench/train.sh
+	bash scripts/build.sh && bash bench/ingest.sh && bash bench/train.sh && bash bench/serve.sh
 docs: build
 	./build/cairn help --markdown > docs/cli.md
 clean:

@@ -8,7 +8,7 @@
  * The equal model: the program generates a numeric binary table (50,000
  * training rows, 20 float features, about 3% missing), trains one XGBoost
  * booster through the C API (200 rounds, depth 6, learning rate 0.1, hist,
- * no early stopping), saves it as XGBoost JSON and converts that JSON with
+ * no early stopping, one thread), saves it as XGBoost JSON and converts that JSON with
  * cairn_trees_from_xgboost_json, the importer `cairn train` itself uses.
  * Both sides then score the same 10,000 fresh rows; before any timing the
  * program checks that their probabilities agree to 1e-6 (exit 1 otherwise).
@@ -167,7 +167,7 @@ static BoosterHandle train_xgboost(const float *x, const float *y)
         xgb_fail("XGBoosterCreate");
     const char *params[][2] = {
         {"objective", "binary:logistic"}, {"max_depth", "6"}, {"eta", "0.1"},
-        {"tree_method", "hist"}, {"max_bin", "256"}, {"nthread", "2"}, {"seed", "1"},
+        {"tree_method", "hist"}, {"max_bin", "256"}, {"nthread", "1"}, {"seed", "1"},
     };
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
         if (XGBoosterSetParam(b, params[i][0], params[i][1]) != 0)

@@ -43,7 +43,7 @@ class Scorer:
                 frame[c] = pd.Categorical(frame[c], categories=self.categories[c])
             else:
                 frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
-        scores = self.booster.predict(xgb.DMatrix(frame, enable_categorical=True))
+        scores = self.booster.predict(xgb.DMatrix(frame, enable_categorical=True, nthread=1))
         return [{"score": float(s), "label": POSITIVE if s >= 0.5 else "No"} for s in scores]
 
 

@@ -21,8 +21,10 @@ serve: Flask's own server (Werkzeug) with a thread per request
 /v1/models/churn:predict with cairn's body and reply shapes: it parses
 {"instances": [{col: value, ...}, ...]}, builds a DataFrame with the columns
 in training order and the training categories, scores it through
-xgboost.DMatrix + Booster.predict (nthread=1: one request, one core, as
-cairn scores a row) and replies {"model", "predictions": [{"score",
+xgboost.DMatrix + Booster.predict with nthread=1 for both (one request, one
+core, as cairn scores a row; with XGBoost's default of every core the OpenMP
+threads of concurrent requests spin against each other and a one-row DMatrix
+took 24 ms instead of 2 on a 2-core machine) and replies {"model", "predictions": [{"score",
 "label"}]}. Werkzeug's per-request access log is switched off (cairn writes a
 prediction log; Flask writes none here -- in the peer's favour).
 """
@@ -80,7 +82,7 @@ class Scorer:
                 frame[c] = pd.Categorical(frame[c], categories=self.categories[c])
             else:
                 frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
-        scores = self.booster.predict(xgb.DMatrix(frame, enable_categorical=True))
+        scores = self.booster.predict(xgb.DMatrix(frame, enable_categorical=True, nthread=1))
         return [{"score": float(s), "label": POSITIVE if s >= 0.5 else "No"} for s in scores]
 
 

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# serve.sh -- the serving benchmarks, each side by side with its peer in one run.
+#
+# 1. In process (bench/serve_inproc.c): cairn's tree evaluator against
+#    XGBoost's C predictor (nthread=1) on one and the same 200-tree, depth-6
+#    model (trained by XGBoost in the program, converted with cairn's own
+#    importer, predictions checked equal to 1e-6 before timing): single-row
+#    latency (median, p99) and 10,000-row batch throughput, with the ratios;
+#    then the whole public path (cairn_model_predict: contract, transform,
+#    trees) on the artifact of step 0.
+# 2. Over HTTP on 127.0.0.1, wrk (2 threads, 64 connections, BENCH_SECONDS
+#    each, after a 2 s untimed warm-up) POSTing one-row bodies in cairn's
+#    format, {"instances":[{...}]}, taken in turn from 200 rows of the table
+#    (bench/serve_post.lua), to:
+#    - `cairn serve` with the prediction log on (the default) and --threads
+#      = the number of cores;
+#    - Flask (Werkzeug, app.run(threaded=True)) + xgboost (serve_peer_flask.py);
+#    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py);
+#    - the ceiling: serve_bare.c, libmicrohttpd started with cairn's daemon
+#      flags and thread count, answering a fixed reply (HTTP alone).
+#    It prints req/s, p50 and p99 for each and the ratios cairn/fastest
+#    Python and cairn/bare, and checks that cairn answered every request
+#    with a 2xx (wrk's "Non-2xx" count and socket errors) and dropped no
+#    prediction-log record (cairn_log_dropped_total from /metrics after the
+#    run); a failed check is exit 1.
+#
+# 0. The model: BENCH_ROWS rows (default 50,000) of `cairn-synth churn`
+#    (seed BENCH_SEED), added to a fresh home with its inferred contract
+#    saved, trained with a gbdt of 200 rounds, depth 6, learning rate 0.1,
+#    no early stopping (the spec is written below), promoted as `churn` and
+#    exported. The Python peers cannot load cairn's artifact: they serve an
+#    XGBoost booster trained by serve_peer_flask.py on the same CSV with the
+#    same 200 rounds and depth 6 (the same 12 inputs, strings as pandas
+#    categories). Not the same trees, but the same count and depth, which is
+#    what scoring costs; the HTTP part compares throughput only.
+#
+# Builds serve_inproc and serve_bare itself, with cc into the temporary
+# directory, against the build tree of $CAIRN_BIN (default build/):
+# its libcairn.a plus the pkg-config libraries of CMakeLists.txt. Needs a
+# built cairn and cairn-synth (bash scripts/build.sh), cc, pkg-config, wrk,
+# curl, and for the peers /usr/bin/python3 with flask, fastapi, uvicorn,
+# pandas and xgboost (without them the HTTP peers are skipped, said so).
+#
+# The client shares the machine with the server: on a 2-core machine wrk
+# takes a good part of the CPU, so absolute numbers are modest; the ratios
+# are the point. Every server is started and stopped by its PID.
+#
+# Settings: BENCH_SECONDS (wrk duration per server, default 15), BENCH_ROWS,
+# BENCH_SEED, CAIRN_BIN, CAIRN_SYNTH, TMPDIR, BENCH_ENFORCE (1: also exit 1
+# when cairn is under 5x faster single-row in process).
+# Exit: 0 done, 1 a check failed, 2 setup error.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPEAT_DEFAULT=1
+BENCH_ROWS=${BENCH_ROWS:-50000}
+. "$ROOT/bench/common.sh"
+DURATION=${BENCH_SECONDS:-15}
+case $DURATION in '' | *[!0-9]* | 0) die "BENCH_SECONDS must be a positive integer, not '$DURATION'" ;; esac
+CONNECTIONS=64
+WRK_THREADS=2
+CPUS=$(nproc 2>/dev/null || echo 2)
+
+[ -x "$CAIRN" ] || die "no cairn binary at $CAIRN (build first: bash scripts/build.sh, or set CAIRN_BIN)"
+[ -x "$SYNTH" ] || die "no cairn-synth binary at $SYNTH (build first, or set CAIRN_SYNTH)"
+BUILD=$(cd "$(dirname "$CAIRN")" && pwd)
+[ -r "$BUILD/libcairn.a" ] || die "no libcairn.a next to $CAIRN"
+for tool in cc pkg-config wrk curl; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+HAVE_PEERS=1
+if [ ! -x "$PY" ] || ! "$PY" -c 'import flask, fastapi, uvicorn, pandas, xgboost' 2>/dev/null; then
+  HAVE_PEERS=0
+  say "bench: note: /usr/bin/python3 lacks flask, fastapi, uvicorn, pandas or xgboost: HTTP peers skipped"
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench-serve.XXXXXX")
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+cleanup() {
+  stop_server
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---- build the two C programs ------------------------------------------------
+LIBS=$(pkg-config --libs sqlite3 libcjson yaml-0.1 libzstd zlib libsodium libxxhash xgboost \
+  openblas lapacke libmicrohttpd) || die "pkg-config cannot find cairn's libraries"
+CFLAGS="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra"
+# shellcheck disable=SC2086
+cc $CFLAGS -I "$ROOT/include" -I "$ROOT/src" "$ROOT/bench/serve_inproc.c" "$BUILD/libcairn.a" \
+  $LIBS -fopenmp -lpthread -lm -o "$WORK/serve_inproc" || die "cannot build serve_inproc"
+# shellcheck disable=SC2086
+cc $CFLAGS "$ROOT/bench/serve_bare.c" $(pkg-config --libs libmicrohttpd) -o "$WORK/serve_bare" ||
+  die "cannot build serve_bare"
+
+# ---- 0. the model ------------------------------------------------------------------
+HOME_DIR=$WORK/home
+CSV=$WORK/churn.csv
+say "bench: $ROWS rows of cairn-synth churn --seed $SEED; training the 200-tree model ..."
+"$SYNTH" churn --rows "$ROWS" --seed "$SEED" -o "$CSV" || die "cairn-synth failed"
+cat >"$WORK/spec.yaml" <<'EOF'
+name: churn
+data: churn
+label: churned
+positive: "Yes"
+entity: customer_id
+time: signup_time
+split: {by: time, valid: 0.1, test: 0.2}
+model: {type: gbdt, rounds: 200, max_depth: 6, learning_rate: 0.1, early_stopping: 0}
+seed: 42
+evaluation: {metrics: [auc], bootstrap: 0}
+EOF
+q() { "$CAIRN" --home "$HOME_DIR" -q "$@" >>"$WORK/setup.log" 2>&1 || {
+  sed 's/^/  | /' "$WORK/setup.log" >&2
+  die "cairn $* failed"
+}; }
+q init
+q data add "$CSV" --name churn
+q contract infer churn --label churned --entity customer_id --time signup_time \
+  -o "$WORK/contract.yaml" --save
+"$CAIRN" --home "$HOME_DIR" --json train "$WORK/spec.yaml" >"$WORK/train.json" 2>>"$WORK/setup.log" ||
+  { sed 's/^/  | /' "$WORK/setup.log" >&2; die "cairn train failed"; }
+RUN=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/train.json")
+q promote "$RUN" --model churn --reason "serve benchmark"
+q export churn -o "$WORK/churn.art"
+
+# ---- 1. in process ---------------------------------------------------------------------
+say ""
+say "== 1. in process: $WORK/serve_inproc churn.art churn.csv"
+INPROC_RC=0
+"$WORK/serve_inproc" "$WORK/churn.art" "$CSV" | tee "$WORK/inproc.out" || INPROC_RC=$?
+[ "$INPROC_RC" -eq 0 ] || { say "bench: FAILED: serve_inproc exited $INPROC_RC"; exit 1; }
+
+# ---- 2. over HTTP ------------------------------------------------------------------------
+# 200 one-row bodies: the model's 12 inputs (all but the entity, the time and
+# the label), typed as the contract has them; empty cells are null.
+"$PY" - "$CSV" "$WORK/bodies.txt" <<'EOF'
+import csv, json, sys
+drop = {"customer_id", "signup_time", "churned"}
+with open(sys.argv[1], newline="") as f, open(sys.argv[2], "w") as out:
+    for i, row in enumerate(csv.DictReader(f)):
+        if i == 200:
+            break
+        inst = {}
+        for k, v in row.items():
+            if k in drop:
+                continue
+            if v == "":
+                inst[k] = None
+            elif v in ("true", "false"):
+                inst[k] = v == "true"
+            else:
+                try:
+                    inst[k] = int(v)
+                except ValueError:
+                    try:
+                        inst[k] = float(v)
+                    except ValueError:
+                        inst[k] = v
+        out.write(json.dumps({"instances": [inst]}, separators=(",", ":")) + "\n")
+EOF
+export BENCH_BODIES=$WORK/bodies.txt
+FIRST_BODY=$(head -n 1 "$BENCH_BODIES")
+PREDICT_PATH=/v1/models/churn:predict
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_ready NAME URL: polls with the first body until a 200 (60 s at most).
+wait_ready() {
+  local name=$1 url=$2 i
+  for i in $(seq 1 600); do
+    if [ "$(curl -s -o "$WORK/first.$name" -w '%{http_code}' -H 'Content-Type: application/json' \
+      --data-binary "$FIRST_BODY" "$url" 2>/dev/null)" = 200 ]; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  sed 's/^/  | /' "$WORK/$name.stderr" >&2 || true
+  die "the $name server did not answer 200 at $url"
+}
+
+# load NAME URL: warm-up, then the timed wrk run into $WORK/NAME.wrk.
+load() {
+  local name=$1 url=$2
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 2s -s "$ROOT/bench/serve_post.lua" "$url" >/dev/null
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency \
+    -s "$ROOT/bench/serve_post.lua" "$url" >"$WORK/$name.wrk"
+  printf '%-8s ' "$name:"
+  grep -E 'Requests/sec' "$WORK/$name.wrk" | tr -s ' '
+}
+
+say ""
+say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $CPUS CPUs shared by client and server"
+NAMES=()
+
+PORT=$(free_port)
+"$WORK/serve_bare" "$PORT" "$CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
+SERVER_PID=$!
+wait_ready bare "http://127.0.0.1:$PORT$PREDICT_PATH"
+load bare "http://127.0.0.1:$PORT$PREDICT_PATH"
+stop_server
+NAMES+=(bare)
+
+PORT=$(free_port)
+"$CAIRN" --home "$HOME_DIR" serve --model churn --port "$PORT" --threads "$CPUS" \
+  >"$WORK/cairn.stdout" 2>"$WORK/cairn.stderr" &
+SERVER_PID=$!
+wait_ready cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
+load cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
+curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/cairn.metrics" || die "cannot read cairn's /metrics"
+stop_server
+NAMES+=(cairn)
+
+if [ "$HAVE_PEERS" = 1 ]; then
+  "$PY" "$ROOT/bench/serve_peer_flask.py" train "$CSV" "$WORK/peer_model.json" >"$WORK/peer_train.out" ||
+    die "serve_peer_flask.py train failed"
+
+  PORT=$(free_port)
+  "$PY" "$ROOT/bench/serve_peer_flask.py" serve "$WORK/peer_model.json" "$PORT" \
+    >"$WORK/flask.stdout" 2>"$WORK/flask.stderr" &
+  SERVER_PID=$!
+  wait_ready flask "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load flask "http://127.0.0.1:$PORT$PREDICT_PATH"
+  stop_server
+  NAMES+=(flask)
+
+  PORT=$(free_port)
+  BENCH_PEER_MODEL=$WORK/peer_model.json "$PY" -m uvicorn serve_peer_fastapi:app \
+    --app-dir "$ROOT/bench" --host 127.0.0.1 --port "$PORT" --workers 2 --no-access-log \
+    --log-level warning >"$WORK/fastapi.stdout" 2>"$WORK/fastapi.stderr" &
+  SERVER_PID=$!
+  wait_ready fastapi "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load fastapi "http://127.0.0.1:$PORT$PREDICT_PATH"
+  stop_server
+  NAMES+=(fastapi)
+fi
+
+# The table, the ratios and the checks.
+"$PY" - "$WORK" "$ENFORCE" "${NAMES[@]}" <<'EOF'
+import re
+import sys
+
+work, enforce, names = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
+UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    return float(m.group(1)) * UNIT[m.group(2)]
+
+
+def parse(name):
+    text = open(f"{work}/{name}.wrk").read()
+    r = {"rps": float(re.search(r"Requests/sec:\s*([0-9.]+)", text).group(1)),
+         "requests": int(re.search(r"(\d+) requests in", text).group(1))}
+    for pct in ("50", "99"):
+        r["p" + pct] = ms(re.search(rf"^\s*{pct}(?:\.000)?%\s+(\S+)", text, re.M).group(1))
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    r["sockerr"] = sum(int(g) for g in m.groups()) if m else 0
+    return r
+
+
+res = {n: parse(n) for n in names}
+label = {"cairn": "cairn serve (log on)", "bare": "bare libmicrohttpd",
+         "flask": "Flask threaded + xgboost", "fastapi": "FastAPI/uvicorn x2 + xgboost"}
+print()
+print(f"{'server':30} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'requests':>10} "
+      f"{'non-2xx':>8} {'sock err':>8}")
+for n in names:
+    r = res[n]
+    print(f"{label[n]:30} {r['rps']:10.0f} {r['p50']:9.2f} {r['p99']:9.2f} {r['requests']:10d} "
+          f"{r['non2xx']:8d} {r['sockerr']:8d}")
+print()
+c = res["cairn"]
+py = [n for n in ("flask", "fastapi") if n in res]
+if py:
+    best = max(py, key=lambda n: res[n]["rps"])
+    print(f"ratio cairn/fastest Python ({best}): req/s {c['rps'] / res[best]['rps']:.1f}x, "
+          f"p99 {res[best]['p99'] / c['p99']:.1f}x lower")
+print(f"ratio cairn/bare: req/s {c['rps'] / res['bare']['rps']:.2f} "
+      f"(the share of the HTTP ceiling cairn keeps with validation, scoring and the log)")
+
+metrics = open(f"{work}/cairn.metrics").read()
+
+
+def metric(name):
+    m = re.search(rf"^{name} (\S+)$", metrics, re.M)
+    return float(m.group(1)) if m else None
+
+
+dropped, records = metric("cairn_log_dropped_total"), metric("cairn_log_records_total")
+print(f"cairn prediction log: {records:.0f} records, {dropped:.0f} dropped"
+      if dropped is not None and records is not None else "cairn prediction log: no metrics")
+failed = []
+if c["non2xx"] or c["sockerr"]:
+    failed.append(f"cairn answered {c['non2xx']} non-2xx responses, {c['sockerr']} socket errors")
+if dropped is None or dropped != 0:
+    failed.append(f"cairn_log_dropped_total is {dropped}")
+inproc = open(f"{work}/inproc.out").read()
+m = re.search(r"ratio xgboost/cairn: median ([0-9.]+)x", inproc)
+if enforce and m and float(m.group(1)) < 5:
+    failed.append(f"single-row in process only {m.group(1)}x faster (BENCH_ENFORCE=1)")
+for f in failed:
+    print(f"bench: FAILED: {f}")
+if failed:
+    sys.exit(1)
+print("bench: checks passed (cairn: every response 2xx, no log record dropped)")
+EOF
