@@ -530,7 +530,9 @@ cairn_status cairn_trees_from_xgboost_json(const char *json, size_t len, cairn_t
         st = CAIRN_EINPUT;
         if (err)
             err->code = st;
+        goto done;
     }
+    st = cairn_trees_compile(t, err);
 done:
     for (size_t i = 0; i < rd.n_read; i++)
         xtree_reset(&rd.xs[i]);

@@ -16,6 +16,17 @@
  * structure is then validated in full (cairn_trees_validate), so a model
  * that loads can be evaluated without further checks: every walk ends at a
  * leaf because children always have larger indices in the same tree.
+ *
+ * Evaluation has two paths with bit-identical results. A compiled model
+ * (cairn_trees_compile, done by both constructors) walks `packed`: one
+ * 16-byte record per node, leaves pointing at themselves, so every tree
+ * can be walked for a fixed number of steps (its depth) with a branch-free
+ * step for numeric splits. One row walks WALK_GROUP trees side by side so
+ * their independent memory loads overlap instead of waiting on each other;
+ * a batch walks each tree for a block of rows at once, for the same reason.
+ * Either way each margin receives the same float additions in the same
+ * (tree) order as the plain walk, so the sums are equal bit for bit. A
+ * model assembled by hand without compile walks the node arrays.
  */
 #include "learn/gbdt.h"
 
@@ -41,6 +52,8 @@ void cairn_trees_free(cairn_trees *t)
     cairn_free(t->right);
     cairn_free(t->cat_first);
     cairn_free(t->cats);
+    cairn_free(t->packed);
+    cairn_free(t->tree_steps);
     cairn_free(t);
 }
 
@@ -166,6 +179,19 @@ static bool cat_member(const cairn_trees *t, uint32_t node, uint32_t c)
     return false;
 }
 
+/* The categorical decision for a present (non-NaN) value fv at node i. */
+static bool cat_go_left(const cairn_trees *t, uint32_t node, float fv)
+{
+    /* XGBoost's common::Decision: invalid codes (negative, >= 2^24,
+     * infinite) go left; a valid code is truncated toward zero and goes
+     * right only when the split's set holds it. */
+    if (!(fv >= 0.0f) || fv >= (float)CAIRN_TREE_MAX_CAT)
+        return true;
+    return !cat_member(t, node, (uint32_t)fv);
+}
+
+/* ---- the plain walk over the node arrays (models without compile) ---- */
+
 static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
 {
     uint32_t i = t->tree_first[tree];
@@ -174,22 +200,105 @@ static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
          * rounded value. */
         float fv = (float)x[t->feature[i]];
         bool go_left;
-        if (isnan(fv)) {
+        if (isnan(fv))
             go_left = (t->flags[i] & CAIRN_TREE_DEFAULT_LEFT) != 0;
-        } else if (t->flags[i] & CAIRN_TREE_CATEGORICAL) {
-            /* XGBoost's common::Decision: invalid codes (negative, >= 2^24,
-             * infinite) go left; a valid code is truncated toward zero and
-             * goes right only when the split's set holds it. */
-            if (!(fv >= 0.0f) || fv >= (float)CAIRN_TREE_MAX_CAT)
-                go_left = true;
-            else
-                go_left = !cat_member(t, i, (uint32_t)fv);
-        } else {
+        else if (t->flags[i] & CAIRN_TREE_CATEGORICAL)
+            go_left = cat_go_left(t, i, fv);
+        else
             go_left = fv < t->value[i];
-        }
         i = go_left ? t->left[i] : t->right[i];
     }
     return t->value[i];
+}
+
+/* ---- the packed walk --------------------------------------------------- */
+
+#define NODE_LEAF (CAIRN_TREE_LEAF << CAIRN_TREE_NODE_FLAG_SHIFT)
+#define NODE_CAT (CAIRN_TREE_CATEGORICAL << CAIRN_TREE_NODE_FLAG_SHIFT)
+#define NODE_DL_SHIFT (CAIRN_TREE_NODE_FLAG_SHIFT + 1u) /* CAIRN_TREE_DEFAULT_LEFT == 0x2 */
+
+/* Trees walked side by side for one row. */
+#define WALK_GROUP 16
+/* Rows per block in a batch, and the float margins a block may hold (the
+ * block shrinks for many classes: 16 KiB of stack at most). */
+#define BATCH_ROWS 64
+#define BATCH_MARGINS 4096
+/* Float copies of a block's inputs, when they fit (else rounded per visit). */
+#define BATCH_INPUTS 4096
+
+cairn_status cairn_trees_compile(cairn_trees *t, cairn_error *err)
+{
+    cairn_status st = CAIRN_OK;
+    /* +1: a pointer even for zero counts, as in cairn_trees_alloc. */
+    cairn_tree_node *p = cairn_malloc(((size_t)t->n_nodes + 1) * sizeof *p);
+    uint32_t *steps = cairn_malloc(((size_t)t->n_trees + 1) * sizeof *steps);
+    uint32_t *depth = cairn_malloc(((size_t)t->n_nodes + 1) * sizeof *depth);
+    if (!p || !steps || !depth) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+        goto done;
+    }
+    /* Depths from the last node back: children have larger indices, so
+     * theirs are known when the parent is reached. The maximum over both
+     * children also covers nodes reached along several paths. */
+    for (uint32_t i = t->n_nodes; i-- > 0;) {
+        uint32_t fl = t->flags[i];
+        p[i].feature_flags = t->feature[i] | fl << CAIRN_TREE_NODE_FLAG_SHIFT;
+        p[i].value = t->value[i];
+        if (fl & CAIRN_TREE_LEAF) {
+            p[i].child[0] = p[i].child[1] = i;
+            depth[i] = 0;
+        } else {
+            uint32_t l = t->left[i], r = t->right[i];
+            p[i].child[0] = l;
+            p[i].child[1] = r;
+            depth[i] = 1 + (depth[l] > depth[r] ? depth[l] : depth[r]);
+        }
+    }
+    for (uint32_t k = 0; k < t->n_trees; k++)
+        steps[k] = depth[t->tree_first[k]];
+    cairn_free(t->packed);
+    cairn_free(t->tree_steps);
+    t->packed = p;
+    t->tree_steps = steps;
+    p = NULL;
+    steps = NULL;
+done:
+    cairn_free(p);
+    cairn_free(steps);
+    cairn_free(depth);
+    return st;
+}
+
+/*
+ * One step from node i for row x: the child the row goes to, or i itself
+ * at a leaf. A numeric split is decided without branches: (float)x < value
+ * is false for NaN, and NaN then goes left exactly when the node's
+ * default-left bit is set. Categorical splits (rare) take the slow path.
+ */
+static inline uint32_t packed_next(const cairn_trees *t, const cairn_tree_node *nd, uint32_t i,
+                                   float fv)
+{
+    uint32_t w = nd->feature_flags;
+    unsigned nan = isnan(fv) != 0;
+    unsigned go_left = (unsigned)(fv < nd->value) | (nan & (w >> NODE_DL_SHIFT));
+    if (__builtin_expect((w & NODE_CAT) != 0, 0) && !nan)
+        go_left = cat_go_left(t, i, fv);
+    return nd->child[go_left ^ 1u];
+}
+
+/* The step for a row of doubles (rounded here) and for one already in float. */
+static inline uint32_t packed_step(const cairn_trees *t, const cairn_tree_node *p, uint32_t i,
+                                   const double *x)
+{
+    const cairn_tree_node *nd = &p[i];
+    return packed_next(t, nd, i, (float)x[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK]);
+}
+
+static inline uint32_t packed_step_f(const cairn_trees *t, const cairn_tree_node *p, uint32_t i,
+                                     const float *x)
+{
+    const cairn_tree_node *nd = &p[i];
+    return packed_next(t, nd, i, x[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK]);
 }
 
 /* Margins in float32, tree order, from base_margin (m has n_outputs slots). */
@@ -197,22 +306,38 @@ static void margins(const cairn_trees *t, const double *x, float *m)
 {
     for (uint32_t k = 0; k < t->n_outputs; k++)
         m[k] = t->base_margin;
-    for (uint32_t k = 0; k < t->n_trees; k++)
-        m[t->tree_class[k]] += tree_leaf(t, k, x);
+    const cairn_tree_node *p = t->packed;
+    if (!p) {
+        for (uint32_t k = 0; k < t->n_trees; k++)
+            m[t->tree_class[k]] += tree_leaf(t, k, x);
+        return;
+    }
+    uint32_t k = 0;
+    for (; k + WALK_GROUP <= t->n_trees; k += WALK_GROUP) {
+        uint32_t idx[WALK_GROUP], steps = 0;
+        for (int j = 0; j < WALK_GROUP; j++) {
+            idx[j] = t->tree_first[k + j];
+            if (t->tree_steps[k + j] > steps)
+                steps = t->tree_steps[k + j];
+        }
+        for (uint32_t s = 0; s < steps; s++)
+            for (int j = 0; j < WALK_GROUP; j++)
+                idx[j] = packed_step(t, p, idx[j], x);
+        /* Added one by one in tree order, as the plain walk does. */
+        for (int j = 0; j < WALK_GROUP; j++)
+            m[t->tree_class[k + j]] += p[idx[j]].value;
+    }
+    for (; k < t->n_trees; k++) {
+        uint32_t i = t->tree_first[k];
+        for (uint32_t s = 0; s < t->tree_steps[k]; s++)
+            i = packed_step(t, p, i, x);
+        m[t->tree_class[k]] += p[i].value;
+    }
 }
 
-void cairn_trees_predict_margin(const cairn_trees *t, const double *x, double *out)
+/* The link from margins m to the scores of cairn_trees_predict. */
+static void link_scores(const cairn_trees *t, const float *m, double *out)
 {
-    float m[CAIRN_TREES_MAX_CLASSES];
-    margins(t, x, m);
-    for (uint32_t k = 0; k < t->n_outputs; k++)
-        out[k] = (double)m[k];
-}
-
-void cairn_trees_predict(const cairn_trees *t, const double *x, double *out)
-{
-    float m[CAIRN_TREES_MAX_CLASSES];
-    margins(t, x, m);
     switch (t->task) {
     case CAIRN_TASK_BINARY:
         out[0] = 1.0 / (1.0 + exp(-(double)m[0]));
@@ -237,11 +362,69 @@ void cairn_trees_predict(const cairn_trees *t, const double *x, double *out)
     }
 }
 
+void cairn_trees_predict_margin(const cairn_trees *t, const double *x, double *out)
+{
+    float m[CAIRN_TREES_MAX_CLASSES];
+    margins(t, x, m);
+    for (uint32_t k = 0; k < t->n_outputs; k++)
+        out[k] = (double)m[k];
+}
+
+void cairn_trees_predict(const cairn_trees *t, const double *x, double *out)
+{
+    float m[CAIRN_TREES_MAX_CLASSES];
+    margins(t, x, m);
+    link_scores(t, m, out);
+}
+
 void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, double *out)
 {
-    size_t w = cairn_trees_n_scores(t);
-    for (size_t r = 0; r < n; r++)
-        cairn_trees_predict(t, x + r * t->n_features, out + r * w);
+    size_t w = cairn_trees_n_scores(t), nf = t->n_features, no = t->n_outputs;
+    const cairn_tree_node *p = t->packed;
+    if (!p) {
+        for (size_t r = 0; r < n; r++)
+            cairn_trees_predict(t, x + r * nf, out + r * w);
+        return;
+    }
+    /* n_outputs <= CAIRN_TREES_MAX_CLASSES == BATCH_MARGINS: block >= 1. */
+    size_t block = BATCH_MARGINS / no;
+    if (block > BATCH_ROWS)
+        block = BATCH_ROWS;
+    float m[BATCH_MARGINS], xf[BATCH_INPUTS];
+    uint32_t idx[BATCH_ROWS];
+    bool xf_ok = block * nf <= BATCH_INPUTS;
+    for (size_t r0 = 0; r0 < n; r0 += block) {
+        size_t nb = n - r0 < block ? n - r0 : block;
+        const double *xb = x + r0 * nf;
+        for (size_t j = 0; j < nb * no; j++)
+            m[j] = t->base_margin;
+        /* Each input is rounded to float once per row instead of once per
+         * visit (the same rounding, so the same decisions). */
+        if (xf_ok)
+            for (size_t j = 0; j < nb * nf; j++)
+                xf[j] = (float)xb[j];
+        /* Tree by tree for the whole block: each row's margin still gets
+         * its leaves added in tree order, as in a single-row call. */
+        for (uint32_t k = 0; k < t->n_trees; k++) {
+            uint32_t root = t->tree_first[k], steps = t->tree_steps[k];
+            for (size_t r = 0; r < nb; r++)
+                idx[r] = root;
+            if (xf_ok) {
+                for (uint32_t s = 0; s < steps; s++)
+                    for (size_t r = 0; r < nb; r++)
+                        idx[r] = packed_step_f(t, p, idx[r], xf + r * nf);
+            } else {
+                for (uint32_t s = 0; s < steps; s++)
+                    for (size_t r = 0; r < nb; r++)
+                        idx[r] = packed_step(t, p, idx[r], xb + r * nf);
+            }
+            float *mk = m + t->tree_class[k];
+            for (size_t r = 0; r < nb; r++)
+                mk[r * no] += p[idx[r]].value;
+        }
+        for (size_t r = 0; r < nb; r++)
+            link_scores(t, m + r * no, out + (r0 + r) * w);
+    }
 }
 
 /* ---- serialization ------------------------------------------------------- */
@@ -387,6 +570,8 @@ cairn_status cairn_trees_from_bytes(const uint8_t *p, size_t n, cairn_trees **ou
     for (uint32_t c = 0; c < n_cats; c++, q += 4)
         t->cats[c] = get_u32(q);
     st = cairn_trees_validate(t, err);
+    if (st == CAIRN_OK)
+        st = cairn_trees_compile(t, err);
 done:
     if (st != CAIRN_OK)
         cairn_trees_free(t);

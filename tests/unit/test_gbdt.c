@@ -13,7 +13,10 @@
  * stopping against our own validation loss, determinism with two threads,
  * serialization round trips, every truncation rejected (of our format and
  * of XGBoost's JSON as we import it), and allocation
- * failures (ours) giving CAIRN_ENOMEM cleanly.
+ * failures (ours) giving CAIRN_ENOMEM cleanly. The packed evaluator
+ * (cairn_trees_compile) is checked on random hand-built trees against an
+ * independent walk written here and against the plain walk: single row,
+ * margins and batches of every awkward length, bit for bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -586,6 +589,231 @@ static void test_alloc_failures(void **state)
     assert_true(ok_at > 1);
 }
 
+
+/* ---- the packed evaluator on random trees ---------------------------------- */
+
+/* 80 features, every fourth categorical: a 64-row block of them is too big
+ * for the batch's float copy (and a 40-row one, 100 classes, is not), so
+ * both of its input paths run. */
+#define RT_D 80
+#define RT_IS_CAT(f) ((f) % 4 == 3)
+#define RT_ROWS 165     /* not a multiple of the batch block (64, or 40 for 100 classes) */
+#define RT_MAX_DEPTH 7
+
+typedef struct rt_gen {
+    cairn_trees *t;
+    uint32_t next, next_cat;
+    uint64_t *s;
+} rt_gen;
+
+/* A numeric threshold or input on a quarter grid, so ties are common. */
+static double rt_grid(uint64_t *s)
+{
+    return (double)((int)(unif(s) * 17) - 8) / 4.0;
+}
+
+/* Emits a random subtree in preorder with the children in either order;
+ * returns its depth in edges. */
+static uint32_t rt_node(rt_gen *g, int depth)
+{
+    cairn_trees *t = g->t;
+    uint32_t i = g->next++;
+    t->cat_first[i] = g->next_cat;
+    if (depth == RT_MAX_DEPTH || (depth > 0 && unif(g->s) < 0.2)) {
+        t->flags[i] = CAIRN_TREE_LEAF;
+        /* Magnitudes apart, so the float sum's rounding depends on order. */
+        t->value[i] = (float)((unif(g->s) * 2 - 1) * pow(10.0, floor(unif(g->s) * 7) - 3));
+        return 0;
+    }
+    uint8_t fl = unif(g->s) < 0.5 ? CAIRN_TREE_DEFAULT_LEFT : 0;
+    if (unif(g->s) < 0.3) {
+        fl |= CAIRN_TREE_CATEGORICAL;
+        t->feature[i] = 4 * (uint32_t)(unif(g->s) * (RT_D / 4)) + 3;
+        t->value[i] = (float)rt_grid(g->s); /* unused by a set split */
+        for (uint32_t c = 0; c < 12; c++)   /* possibly empty */
+            if (unif(g->s) < 0.35)
+                t->cats[g->next_cat++] = c;
+    } else {
+        do
+            t->feature[i] = (uint32_t)(unif(g->s) * RT_D);
+        while (RT_IS_CAT(t->feature[i]));
+        t->value[i] = unif(g->s) < 0.7 ? (float)rt_grid(g->s) : (float)(unif(g->s) * 6 - 3);
+    }
+    t->flags[i] = fl;
+    bool right_first = unif(g->s) < 0.5;
+    uint32_t a = g->next, da = rt_node(g, depth + 1);
+    uint32_t b = g->next, db = rt_node(g, depth + 1);
+    t->left[i] = right_first ? b : a;
+    t->right[i] = right_first ? a : b;
+    return 1 + (da > db ? da : db);
+}
+
+/* n_outputs 1 (task binary or regression) or k classes; depths gets each
+ * tree's depth. */
+static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_trees, uint64_t *s,
+                             uint32_t *depths)
+{
+    uint32_t max_nodes = n_trees * ((1u << (RT_MAX_DEPTH + 1)) - 1);
+    cairn_trees *t = NULL;
+    assert_int_equal(cairn_trees_alloc(n_trees, max_nodes, max_nodes * 12, &t, NULL), CAIRN_OK);
+    t->task = task;
+    t->n_features = RT_D;
+    t->n_outputs = n_outputs;
+    t->base_score = 0.5;
+    t->base_margin = 0.125f;
+    rt_gen g = {.t = t, .s = s};
+    for (uint32_t k = 0; k < n_trees; k++) {
+        t->tree_first[k] = g.next;
+        t->tree_class[k] = (uint32_t)(unif(s) * n_outputs);
+        depths[k] = rt_node(&g, 0);
+    }
+    t->tree_first[n_trees] = g.next;
+    t->n_nodes = g.next;
+    t->cat_first[g.next] = g.next_cat;
+    t->n_cats = g.next_cat;
+    assert_int_equal(cairn_trees_validate(t, NULL), CAIRN_OK);
+    return t;
+}
+
+/* Rows hitting every rule: NaN, +-inf, ties with a threshold (also a double
+ * just above one, equal after rounding to float), negative, fractional,
+ * unseen and out-of-range codes. */
+static void rt_rows(double *x, size_t n, uint64_t *s)
+{
+    for (size_t r = 0; r < n; r++) {
+        for (int f = 0; f < RT_D; f++) {
+            double u = unif(s), v;
+            if (u < 0.12)
+                v = NAN;
+            else if (!RT_IS_CAT(f))
+                v = u < 0.15   ? (unif(s) < 0.5 ? INFINITY : -INFINITY)
+                    : u < 0.45 ? rt_grid(s)
+                    : u < 0.55 ? rt_grid(s) + 1e-12
+                               : unif(s) * 6 - 3;
+            else
+                v = u < 0.17   ? -1.0
+                    : u < 0.22 ? (unif(s) < 0.5 ? 16777216.0 : INFINITY)
+                    : u < 0.32 ? floor(unif(s) * 12) + 0.5
+                               : floor(unif(s) * 14);
+            x[r * RT_D + f] = v;
+        }
+    }
+}
+
+/* The rules of docs/trees.md written again: float input, NaN by default
+ * direction, (float)x < value goes left, a set split goes right only for a
+ * truncated code in [0, 2^24) found in the set (linear search). */
+static float rt_ref_leaf(const cairn_trees *t, uint32_t i, const double *x)
+{
+    while (!(t->flags[i] & CAIRN_TREE_LEAF)) {
+        float f = (float)x[t->feature[i]];
+        bool left;
+        if (f != f) {
+            left = (t->flags[i] & CAIRN_TREE_DEFAULT_LEFT) != 0;
+        } else if (t->flags[i] & CAIRN_TREE_CATEGORICAL) {
+            left = true;
+            if (f >= 0.0f && f < 16777216.0f)
+                for (uint32_t c = t->cat_first[i]; c < t->cat_first[i + 1]; c++)
+                    if (t->cats[c] == (uint32_t)f)
+                        left = false;
+        } else {
+            left = f < t->value[i];
+        }
+        i = left ? t->left[i] : t->right[i];
+    }
+    return t->value[i];
+}
+
+static void test_packed_matches_plain_walk(void **state)
+{
+    (void)state;
+    static const struct {
+        cairn_task task;
+        uint32_t k, trees;
+    } cases[] = {
+        {CAIRN_TASK_BINARY, 1, 37},    {CAIRN_TASK_REGRESSION, 1, 8},
+        {CAIRN_TASK_REGRESSION, 1, 3}, {CAIRN_TASK_MULTICLASS, 3, 45},
+        {CAIRN_TASK_MULTICLASS, 100, 150}, {CAIRN_TASK_BINARY, 1, 0},
+    };
+    uint64_t s = 2024;
+    double *x = malloc(sizeof(double) * RT_ROWS * RT_D);
+    assert_non_null(x);
+    rt_rows(x, RT_ROWS, &s);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint32_t depths[150];
+        cairn_trees *t = rt_model(cases[c].task, cases[c].k, cases[c].trees, &s, depths);
+        size_t w = cairn_trees_n_scores(t), no = cases[c].k;
+        size_t nw = RT_ROWS * w, nm = RT_ROWS * no;
+        double *plain = calloc(nw, sizeof(double)), *plain_m = calloc(nm, sizeof(double));
+        double *ref_m = calloc(nm, sizeof(double)), *plain_b = calloc(nw, sizeof(double));
+        double *got = calloc(nw, sizeof(double)), *got_m = calloc(nm, sizeof(double));
+        double *got_b = calloc(nw + 1, sizeof(double));
+        assert_true(plain && plain_m && ref_m && plain_b && got && got_m && got_b);
+        /* The independent margins: float sums in tree order. */
+        for (size_t r = 0; r < RT_ROWS; r++) {
+            float m[100];
+            for (size_t j = 0; j < no; j++)
+                m[j] = t->base_margin;
+            for (uint32_t k = 0; k < t->n_trees; k++)
+                m[t->tree_class[k]] += rt_ref_leaf(t, t->tree_first[k], x + r * RT_D);
+            for (size_t j = 0; j < no; j++)
+                ref_m[r * no + j] = (double)m[j];
+        }
+        /* Not compiled: the plain walk. */
+        assert_null(t->packed);
+        for (size_t r = 0; r < RT_ROWS; r++) {
+            cairn_trees_predict(t, x + r * RT_D, plain + r * w);
+            cairn_trees_predict_margin(t, x + r * RT_D, plain_m + r * no);
+        }
+        cairn_trees_predict_batch(t, x, RT_ROWS, plain_b);
+        assert_memory_equal(plain_m, ref_m, nm * sizeof(double));
+        assert_memory_equal(plain_b, plain, nw * sizeof(double));
+
+        assert_int_equal(cairn_trees_compile(t, NULL), CAIRN_OK);
+        assert_non_null(t->packed);
+        for (uint32_t k = 0; k < t->n_trees; k++)
+            assert_int_equal(t->tree_steps[k], depths[k]);
+        for (size_t r = 0; r < RT_ROWS; r++) {
+            cairn_trees_predict(t, x + r * RT_D, got + r * w);
+            cairn_trees_predict_margin(t, x + r * RT_D, got_m + r * no);
+        }
+        assert_memory_equal(got, plain, nw * sizeof(double));
+        assert_memory_equal(got_m, ref_m, nm * sizeof(double));
+        /* Batches of every length around the block sizes, from an offset,
+         * must not write past their rows. */
+        static const size_t lens[] = {0, 1, 39, 40, 41, 63, 64, 65, 128, 129, 164};
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t off = RT_ROWS - lens[li];
+            got_b[lens[li] * w] = -7.0;
+            cairn_trees_predict_batch(t, x + off * RT_D, lens[li], got_b);
+            assert_memory_equal(got_b, plain + off * w, lens[li] * w * sizeof(double));
+            assert_true(got_b[lens[li] * w] == -7.0);
+        }
+        cairn_trees_predict_batch(t, x, RT_ROWS, got_b);
+        assert_memory_equal(got_b, plain, nw * sizeof(double));
+
+        /* Loaded models are compiled and score the same. */
+        uint8_t *bytes = NULL;
+        size_t nb = 0;
+        cairn_trees *u = NULL;
+        assert_int_equal(cairn_trees_to_bytes(t, &bytes, &nb, NULL), CAIRN_OK);
+        assert_int_equal(cairn_trees_from_bytes(bytes, nb, &u, NULL), CAIRN_OK);
+        assert_non_null(u->packed);
+        cairn_trees_predict_batch(u, x, RT_ROWS, got_b);
+        assert_memory_equal(got_b, plain, nw * sizeof(double));
+        /* Compiling again replaces the derived arrays without leaking. */
+        assert_int_equal(cairn_trees_compile(u, NULL), CAIRN_OK);
+        cairn_trees_predict(u, x, got);
+        assert_memory_equal(got, plain, w * sizeof(double));
+        cairn_trees_free(u);
+        cairn_free(bytes);
+        free(plain), free(plain_m), free(ref_m), free(plain_b), free(got), free(got_m);
+        free(got_b);
+        cairn_trees_free(t);
+    }
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_xgboost_json_import),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_packed_matches_plain_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
