@@ -48,7 +48,8 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
 {
     cairn_server_opts o;
     cairn_server_opts_init(&o);
-    long port = 8080, threads = 0, max_rows = 0, max_body = 0, conn_limit = 0, timeout = 0;
+    long port = 8080, threads = 0, max_rows = 0, max_body = 0, conn_limit = 0, timeout = 0,
+         inflight = 0;
     double deadline = 0, poll = 0, flush = 0;
     int rc;
     if ((rc = parse_uint(cmd, a, "port", 0, 65535, &port)) ||
@@ -57,6 +58,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
         (rc = parse_uint(cmd, a, "max-body", 1024, 1L << 30, &max_body)) ||
         (rc = parse_uint(cmd, a, "max-connections", 1, 1000000, &conn_limit)) ||
         (rc = parse_uint(cmd, a, "timeout", 1, 3600, &timeout)) ||
+        (rc = parse_uint(cmd, a, "max-inflight", 1, 10000000, &inflight)) ||
         (rc = parse_real(cmd, a, "deadline-ms", 0.1, 600000, &deadline)) ||
         (rc = parse_real(cmd, a, "poll", 0.01, 3600, &poll)) ||
         (rc = parse_real(cmd, a, "log-flush", 0.001, 3600, &flush)))
@@ -76,6 +78,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
     o.max_body_bytes = (size_t)max_body;
     o.conn_limit = (unsigned)conn_limit;
     o.conn_timeout_s = (unsigned)timeout;
+    o.max_inflight = (size_t)inflight;
     o.deadline_ms = deadline;
     o.poll_seconds = poll;
     o.no_log = cli_flag(cmd, a, "no-log");

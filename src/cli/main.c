@@ -180,6 +180,7 @@ const cli_cmd cli_commands[] = {
       {"max-rows", 0, "N", "most rows per request (default 1000)", false},
       {"deadline-ms", 0, "MS", "per-request deadline (default 1000)", false},
       {"max-connections", 0, "N", "connection limit (default 4096)", false},
+      {"max-inflight", 0, "N", "requests handled at once before 503 (default threads x 256, at least 1024)", false},
       {"timeout", 0, "S", "idle / slow-client connection timeout (default 30)", false},
       {"poll", 0, "S", "registry watch interval (default 1)", false},
       {"no-log", 0, NULL, "do not write the prediction log", false},

@@ -1083,7 +1083,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         rc->t0 = now_s();
         *con_cls = rc;
-        size_t cap = s->o.max_inflight ? s->o.max_inflight : (size_t)(s->o.threads > 0 ? s->o.threads : 1) * 64;
+        size_t cap = s->o.max_inflight;
         if ((size_t)atomic_fetch_add(&s->inflight, 1) >= cap) {
             atomic_fetch_sub(&s->inflight, 1);
             return reply_error(s, c, rc, 503, R_OVERLOADED, "server busy, retry later", NULL);
@@ -1206,6 +1206,11 @@ cairn_status cairn_server_start(const cairn_server_opts *o, cairn_server **out, 
     if (s->o.threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = n > 0 ? (int)n : 1;
+    }
+    if (!s->o.max_inflight) {
+        s->o.max_inflight = (size_t)s->o.threads * 256;
+        if (s->o.max_inflight < 1024)
+            s->o.max_inflight = 1024;
     }
     pthread_mutex_init(&s->req_home_mu, NULL);
     pthread_mutex_init(&s->watch_mu, NULL);

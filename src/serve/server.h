@@ -62,7 +62,8 @@ typedef struct cairn_server_opts {
     double deadline_ms;           /* 0: 1000; a request older than this when its turn comes
                                      gets 503, and the fallback chain answers rows the primary
                                      cannot score in time */
-    size_t max_inflight;          /* 0: threads x 64; more concurrent requests get 503 */
+    size_t max_inflight;          /* 0: threads x 256, at least 1024; more concurrent requests
+                                     get 503 */
     unsigned conn_limit;          /* 0: 4096 connections */
     unsigned conn_timeout_s;      /* 0: 30 s idle / slow-client timeout */
     double poll_seconds;          /* 0: 1.0; the registry watch interval */

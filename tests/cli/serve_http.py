@@ -404,6 +404,27 @@ evaluation: {bootstrap: 50}
     srv2.send_signal(signal.SIGTERM)
     check(srv2.wait(timeout=30) == 0, "second server stops cleanly")
 
+    # ---- overload and deadlines: 503 with Retry-After, then serving again ------------------
+    srv5, port5 = start_server("--no-log", "--max-inflight", "1", "--deadline-ms", "20")
+    body = json.dumps({"instances": rows[:1]}).encode()
+    hold = socket.create_connection(("127.0.0.1", port5))
+    hold.sendall(b"POST /v1/models/churn:predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                 + body[:5])
+    time.sleep(0.2)
+    c5 = Client(port5)
+    st, h, _ = c5.req("POST", "/v1/models/churn:predict", body)
+    check(st == 503 and h.get("Retry-After") == "1", f"past --max-inflight: 503 with Retry-After ({st} {h})")
+    hold.sendall(body[5:])   # the held request completes, 60 ms+ after it began: past its deadline
+    resp = hold.recv(4096).decode(errors="replace")
+    check(" 503 " in resp.split("\r\n", 1)[0] and "deadline" in resp,
+          f"a request older than --deadline-ms gets 503 ({resp.splitlines()[:1]})")
+    hold.close()
+    time.sleep(0.1)
+    st, j = Client(port5).json("POST", "/v1/models/churn:predict", {"instances": rows[:1]})
+    check(st == 200, f"serving again once the load is gone ({st})")
+    srv5.send_signal(signal.SIGTERM)
+    check(srv5.wait(timeout=30) == 0, "fifth server stops cleanly")
+
     # ---- a version that fails to load: the old one keeps serving --------------------------
     srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20))
     c4 = Client(port4)
