@@ -113,6 +113,7 @@ int cmd_rollback(const cli_cmd *cmd, cli_args *a);
 int cmd_models_ls(const cli_cmd *cmd, cli_args *a);
 int cmd_models_show(const cli_cmd *cmd, cli_args *a);
 int cmd_models_history(const cli_cmd *cmd, cli_args *a);
+int cmd_models_unset(const cli_cmd *cmd, cli_args *a);
 int cmd_export(const cli_cmd *cmd, cli_args *a);
 int cmd_import(const cli_cmd *cmd, cli_args *a);
 int cmd_keys_gen(const cli_cmd *cmd, cli_args *a);

@@ -334,7 +334,9 @@ static void fmt_move(const cairn_audit_entry *e, char *out, size_t cap)
 {
     char from[16];
     snprintf(from, sizeof from, e->from_version ? "%d" : "unset", e->from_version);
-    if (e->to_version == 0)
+    if (e->action && strcmp(e->action, "unset") == 0)
+        snprintf(out, cap, "%s -> unset", from);
+    else if (e->to_version == 0)
         snprintf(out, cap, "stays %s", from);   /* refused: nothing moved */
     else if (!e->alias)
         snprintf(out, cap, "new %d", e->to_version);   /* import: a version, no alias */
@@ -1004,4 +1006,39 @@ int cmd_sign(const cli_cmd *cmd, cli_args *a)
     rc = cli_sign_ref(h, a->pos[0], key, a->json, a->quiet);
     cairn_home_close(h);
     return rc;
+}
+
+/* ---- models unset ------------------------------------------------------------------------------ */
+
+int cmd_models_unset(const cli_cmd *cmd, cli_args *a)
+{
+    const char *alias = cli_get(cmd, a, "alias");
+    if (!alias)
+        return cli_usage_error(cmd, "name the alias to remove with --alias ALIAS");
+    if (strcmp(alias, "production") == 0)
+        return cli_usage_error(cmd, "production cannot be unset: roll it back or promote "
+                                    "another version instead");
+    cairn_home *h = NULL;
+    int rc = cli_open_home(a, &h);
+    if (rc)
+        return rc;
+    cairn_audit_note note = {
+        .action = "unset",
+        .user = cairn_audit_user(),
+        .reason = cli_get(cmd, a, "reason"),
+    };
+    int current = 0, target = 0;
+    cairn_error err = {0};
+    cairn_status st = cairn_model_rollback_target(h, a->pos[0], alias, &current, &target, &err);
+    if (st == CAIRN_OK)
+        st = cairn_model_unset_alias(h, a->pos[0], alias, current, &note, &err);
+    cairn_home_close(h);
+    if (st != CAIRN_OK)
+        return cli_fail(&err);
+    if (a->json)
+        printf("{\"model\":\"%s\",\"alias\":\"%s\",\"from_version\":%d,\"unset\":true}\n",
+               a->pos[0], alias, current);
+    else
+        printf("unset %s@%s (it held version %d)\n", a->pos[0], alias, current);
+    return fflush(stdout) == 0 ? 0 : 4;
 }

@@ -128,6 +128,13 @@ const cli_cmd cli_commands[] = {
      {{0}}, 1, 1, cmd_models_show},
     {"models history", "NAME [--limit N]", "the audit log of a model: every alias move and refusal",
      NULL, {{"limit", 'n', "N", "only the newest N entries", false}}, 1, 1, cmd_models_history},
+    {"models unset", "NAME --alias ALIAS [--reason TEXT]", "remove an alias (end a canary, a shadow or a fallback)",
+     "The alias stops pointing anywhere; servers stop using it within their poll interval. The "
+     "removal is recorded in the audit log (action unset). production cannot be unset: roll it "
+     "back or promote instead.",
+     {{"alias", 'a', "ALIAS", "the alias to remove", false},
+      {"reason", 'r', "TEXT", "why, for the audit log", false}},
+     1, 1, cmd_models_unset},
     {"export", "MODEL_REF|RUN -o FILE", "write a model's artifact file (and FILE.sig if signed)",
      "MODEL_REF is NAME (its production version), NAME@N or NAME@ALIAS; RUN is a run id. The "
      "artifact carries its lineage (run, spec, seed, dataset version and hash, contract, build). "

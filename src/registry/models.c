@@ -72,7 +72,8 @@ const char *cairn_audit_user(void)
 
 static bool action_valid(const char *a)
 {
-    static const char *const actions[] = {"promote", "override", "rollback", "refused", "import"};
+    static const char *const actions[] = {"promote", "override", "rollback", "refused", "import",
+                                          "unset"};
     for (size_t i = 0; a && i < CAIRN_ARRAY_LEN(actions); i++)
         if (strcmp(a, actions[i]) == 0)
             return true;
@@ -746,6 +747,70 @@ cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char
         (st = step_hook(h, "before-commit", err)) != CAIRN_OK)
         goto done;
     if ((st = cairn_home_exec(h, "COMMIT", "cannot commit the alias move", err)) != CAIRN_OK)
+        goto done;
+    in_tx = false;
+done:
+    if (in_tx)
+        write_abort(h);
+    return st;
+}
+
+cairn_status cairn_model_unset_alias(cairn_home *h, const char *model, const char *alias,
+                                    int expected_version, const cairn_audit_note *note,
+                                    cairn_error *err)
+{
+    bool in_tx = false, found;
+    int current = 0;
+    double old_percent;
+    char now[32];
+    audit_row row;
+    sqlite3_stmt *s = NULL;
+    cairn_status st = name_check(model, err);
+    if (st == CAIRN_OK)
+        st = alias_check(alias, err);
+    if (st == CAIRN_OK)
+        st = note_check(h, note, false, err);
+    if (st != CAIRN_OK)
+        return st;
+    cairn_now_iso(now, sizeof now);
+    if ((st = cairn_home_exec(h, "BEGIN IMMEDIATE", "cannot start unsetting the alias", err)) !=
+        CAIRN_OK)
+        return st;
+    in_tx = true;
+    if ((st = model_exists(h, model, &found, err)) != CAIRN_OK)
+        goto done;
+    if (!found) {
+        st = cairn_error_set(err, CAIRN_ENOTFOUND, model, "no model %s", model);
+        goto done;
+    }
+    if ((st = alias_get(h, model, alias, &current, &old_percent, err)) != CAIRN_OK)
+        goto done;
+    if (current == 0) {
+        st = cairn_error_set(err, CAIRN_ENOTFOUND, model, "%s has no alias %s", model, alias);
+        goto done;
+    }
+    if ((st = expect_check(model, alias, note->action, current, expected_version, err)) !=
+        CAIRN_OK)
+        goto done;
+    pause_hook();
+    int rc = sqlite3_prepare_v2(h->db, "DELETE FROM aliases WHERE model = ?1 AND alias = ?2", -1,
+                                &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(s, 1, model, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(s, 2, alias, -1, SQLITE_STATIC);
+    if ((st = run_stmt(h, s, rc, "cannot unset the alias", err)) != CAIRN_OK ||
+        (st = step_hook(h, "alias-written", err)) != CAIRN_OK)
+        goto done;
+    audit_row_from_note(&row, note, now, model, alias);
+    row.from_version = current;
+    row.to_version = 0;
+    row.percent = NAN;
+    if ((st = audit_insert(h, &row, err)) != CAIRN_OK ||
+        (st = step_hook(h, "audit-written", err)) != CAIRN_OK ||
+        (st = step_hook(h, "before-commit", err)) != CAIRN_OK)
+        goto done;
+    if ((st = cairn_home_exec(h, "COMMIT", "cannot commit unsetting the alias", err)) != CAIRN_OK)
         goto done;
     in_tx = false;
 done:

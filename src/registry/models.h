@@ -78,7 +78,8 @@ typedef struct cairn_audit_entry {
     char *time;                  /* ISO 8601 UTC */
     char *user;
     char *model;
-    char *action;                /* "promote" | "override" | "rollback" | "refused" | "import" */
+    char *action;                /* "promote" | "override" | "rollback" | "refused" | "import" |
+                                    "unset" */
     char *alias;                 /* NULL for import */
     int from_version;            /* 0: the alias was unset */
     int to_version;              /* 0: none (refused) */
@@ -148,6 +149,17 @@ cairn_status cairn_model_register(cairn_home *h, const cairn_model_version *v, c
 cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char *alias,
                                     int to_version, double percent, int expected_version,
                                     const cairn_audit_note *note, cairn_error *err);
+
+/*
+ * Removes an alias (ends a canary, a shadow or a fallback), expecting it to
+ * hold expected_version (-1: do not check), and records it (action "unset",
+ * from -> none) in one transaction. The alias's history stays in the audit
+ * log. Errors: CAIRN_ENOTFOUND (no such model or alias), CAIRN_ECHECK
+ * (conflict), CAIRN_EINVAL, CAIRN_EIO.
+ */
+cairn_status cairn_model_unset_alias(cairn_home *h, const char *model, const char *alias,
+                                    int expected_version, const cairn_audit_note *note,
+                                    cairn_error *err);
 
 /* Records an audit row without moving anything (a refused promotion). The model
  * need not exist. Errors: CAIRN_EINVAL, CAIRN_EIO. */

@@ -321,6 +321,20 @@ evaluation: {bootstrap: 50}
     check(sticky, "the same entity always lands in the same arm")
     served_after = 10000
 
+    # Ending the canary: every request goes back to production.
+    p = cairn("models", "unset", "churn", "--alias", "canary", "--reason", "canary done")
+    time.sleep(0.6)
+    aliases = {c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": f"e{i}"})[1]["alias"]
+               for i in range(200)}
+    check(aliases == {"production"}, f"after models unset --alias canary, production answers all ({aliases})")
+    hist = cj("models", "history", "churn")["history"]
+    check(hist[-1]["action"] == "unset" and hist[-1]["alias"] == "canary" and hist[-1]["to_version"] is None
+          and hist[-1]["reason"] == "canary done", "the unset is in the audit log")
+    p = cairn("models", "unset", "churn", "--alias", "production", want=2)
+    check("cannot be unset" in p.stderr, "production cannot be unset")
+    p = cairn("models", "unset", "churn", "--alias", "canary", want=3)
+    check("no alias canary" in p.stderr, "unsetting a missing alias: exit 3")
+
     # ---- hardening: garbage, truncated, slow clients -------------------------------------------
     socks = []
     for payload in [b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"\x16\x03\x01garbage\r\n\r\n",

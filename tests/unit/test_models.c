@@ -838,6 +838,50 @@ static void test_fault_injection(void **state)
     cairn_home_close(h);
 }
 
+/* Unsetting an alias: gone from the aliases, audited as "unset" from -> none,
+ * conflict-checked, refused when absent, and atomic under injected failures. */
+static void test_unset_alias(void **state)
+{
+    fixture *fx = *state;
+    cairn_home *h = fresh_home(fx);
+    cairn_error err = {0};
+    static const cairn_audit_note unset_note = {"unset", "dora", NULL, "canary over", NULL, NULL};
+    int v = 0;
+    assert_int_equal(promote_ok(h, "m", 1, 0), 1);
+    cairn_model_version ver;
+    make_version(&ver, "m", 2);
+    assert_int_equal(cairn_model_register(h, &ver, "canary", 10.0, 0, &promote_note, &v, &err),
+                     CAIRN_OK);
+    assert_int_equal(alias_version(h, "m", "canary"), 2);
+    /* A wrong expectation writes nothing. */
+    char *before = dump(h->db);
+    assert_int_equal(cairn_model_unset_alias(h, "m", "canary", 1, &unset_note, &err), CAIRN_ECHECK);
+    for (size_t i = 1; i < sizeof steps / sizeof *steps; i++) {
+        setenv("CAIRN_TEST_FAIL_AT", steps[i], 1);
+        cairn_status st = cairn_model_unset_alias(h, "m", "canary", 2, &unset_note, &err);
+        unsetenv("CAIRN_TEST_FAIL_AT");
+        assert_int_equal(st, CAIRN_EIO);
+    }
+    char *after = dump(h->db);
+    assert_string_equal(before, after);
+    cairn_free(before);
+    cairn_free(after);
+    assert_int_equal(cairn_model_unset_alias(h, "m", "canary", 2, &unset_note, &err), CAIRN_OK);
+    assert_int_equal(alias_version(h, "m", "canary"), 0);
+    assert_int_equal(alias_version(h, "m", "production"), 1);
+    assert_int_equal(sql_int(h->db, "SELECT count(*) FROM audit WHERE action = 'unset' AND alias ="
+                                    " 'canary' AND from_version = 2 AND to_version IS NULL AND user"
+                                    " = 'dora' AND reason = 'canary over'"),
+                     1);
+    /* Gone: a second unset, and an unknown model, are not found. */
+    assert_int_equal(cairn_model_unset_alias(h, "m", "canary", -1, &unset_note, &err),
+                     CAIRN_ENOTFOUND);
+    assert_int_equal(cairn_model_unset_alias(h, "nosuch", "canary", -1, &unset_note, &err),
+                     CAIRN_ENOTFOUND);
+    assert_db_ok(h->db);
+    cairn_home_close(h);
+}
+
 /* Forks a child that opens the home with CAIRN_TEST_CRASH_AT=step and runs
  * one promotion (seed) or, for seed 0, a rollback to version 1 expecting 2. */
 static int crash_child(const fixture *fx, const char *step, int seed, int expected)
@@ -1094,6 +1138,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_limit_and_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_injection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unset_alias, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_promotions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
