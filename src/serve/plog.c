@@ -40,6 +40,8 @@
 
 /* ---- the format (docs/prediction-log.md) ------------------------------------------------ */
 
+#define WRITE_DELAY_S 0.002          /* a record waits at most this long before its batch is written */
+#define WRITE_BATCH_BYTES (64u << 10) /* or until this much is waiting */
 #define SEG_MAGIC "CAIRNPLG"                 /* 8 bytes at offset 0 of every segment */
 #define SEG_VERSION 1u
 #define SEG_HEADER_BYTES 16u                 /* magic, u32 version, u32 flags (0) */
@@ -219,6 +221,8 @@ struct cairn_plog {
     uint8_t *ring;
     size_t cap, head, used;
     bool writer_waiting;
+    double first_pending;         /* when the ring last went from empty to not empty */
+    size_t batch_bytes;           /* wake the writer early once this much is waiting */
     int full_waiters;
     bool stopping;
     unsigned flush_req;
@@ -665,9 +669,15 @@ static void *writer_main(void *arg)
     l->last_sync = mono_now();
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (l->used == 0 && !l->stopping && l->flush_req == 0) {
-            /* Sleep until the next fsync or age rotation is due (or 1 s, to stay live). */
+        /* Records are written in batches: the writer sleeps until WRITE_DELAY_S after
+         * the first pending record (or until batch_bytes are waiting), so a busy server
+         * costs one write and one wake-up per batch, not per record. Flush requests and
+         * stop are served at once. */
+        while (!l->stopping && l->flush_req == 0 && l->used < l->batch_bytes) {
+            /* Sleep until a batch, the next fsync or age rotation is due (or 1 s). */
             double now = mono_now(), due = now + 1.0;
+            if (l->used > 0 && l->first_pending + WRITE_DELAY_S < due)
+                due = l->first_pending + WRITE_DELAY_S;
             if (l->seg_fd >= 0 && l->dirty && l->last_sync + l->flush_seconds < due)
                 due = l->last_sync + l->flush_seconds;
             if (l->seg_fd >= 0 && l->seg_records > 0 && l->seg_opened + l->segment_seconds < due)
@@ -774,6 +784,9 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     pthread_condattr_destroy(&ca);
 
     l->cap = o->ring_bytes ? o->ring_bytes : (size_t)16 << 20;
+    l->batch_bytes = l->cap / 4 < WRITE_BATCH_BYTES ? l->cap / 4 : WRITE_BATCH_BYTES;
+    if (l->batch_bytes == 0)
+        l->batch_bytes = 1;
     l->segment_bytes = o->segment_bytes ? o->segment_bytes : (size_t)64 << 20;
     l->segment_seconds = o->segment_seconds > 0 ? o->segment_seconds : 3600.0;
     l->flush_seconds = o->flush_seconds > 0 ? o->flush_seconds : 1.0;
@@ -857,10 +870,15 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
         size_t first = l->cap - tail < total ? l->cap - tail : total;
         memcpy(l->ring + tail, buf, first);
         memcpy(l->ring, buf + first, total - first);
+        bool was_empty = l->used == 0;
+        if (was_empty)
+            l->first_pending = mono_now();
         l->used += total;
         l->accepted++;
         inc(&l->c_appended, 1);
-        if (l->writer_waiting)
+        /* Woken for the first record of a batch (to time it) and for a full batch. */
+        if (l->writer_waiting && (was_empty || (l->used >= l->batch_bytes &&
+                                                l->used - total < l->batch_bytes)))
             pthread_cond_signal(&l->not_empty);
     }
     pthread_mutex_unlock(&l->mu);

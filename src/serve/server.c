@@ -359,14 +359,10 @@ static int code_index(int code)
     return -1;
 }
 
-static enum MHD_Result reply(cairn_server *s, struct MHD_Connection *c, req_ctx *rc, int code,
-                             const char *type, const char *body, size_t len, int retry_after,
-                             const char *allow)
+static enum MHD_Result send_response(cairn_server *s, struct MHD_Connection *c, req_ctx *rc,
+                                     int code, struct MHD_Response *r, const char *type,
+                                     int retry_after, const char *allow)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
     if (retry_after > 0) {
         char v[16];
@@ -392,14 +388,36 @@ static enum MHD_Result reply(cairn_server *s, struct MHD_Connection *c, req_ctx 
     return ret;
 }
 
+static enum MHD_Result reply(cairn_server *s, struct MHD_Connection *c, req_ctx *rc, int code,
+                             const char *type, const char *body, size_t len, int retry_after,
+                             const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    return send_response(s, c, rc, code, r, type, retry_after, allow);
+}
+
 static enum MHD_Result reply_json(cairn_server *s, struct MHD_Connection *c, req_ctx *rc,
                                   int code, cairn_buf *b)
 {
-    if (b->failed)
+    if (b->failed || !b->data)
         return reply(s, c, rc, 503, "application/json",
                      "{\"error\":\"out of memory\"}", 25, 1, NULL);
-    return reply(s, c, rc, code, "application/json", b->data ? b->data : "{}",
-                 b->data ? b->len : 2, code == 503 ? 1 : 0, NULL);
+    /* The buffer is handed to libmicrohttpd, which frees it (cairn's allocator is
+     * malloc underneath), saving a copy per reply. */
+    size_t len = b->len;
+    char *data = cairn_buf_take(b);
+    struct MHD_Response *r = data ? MHD_create_response_from_buffer(len, data,
+                                                                     MHD_RESPMEM_MUST_FREE)
+                                  : NULL;
+    if (!r) {
+        cairn_free(data);
+        return reply(s, c, rc, 503, "application/json",
+                     "{\"error\":\"out of memory\"}", 25, 1, NULL);
+    }
+    return send_response(s, c, rc, code, r, "application/json", code == 503 ? 1 : 0, NULL);
 }
 
 static enum MHD_Result reply_error(cairn_server *s, struct MHD_Connection *c, req_ctx *rc,
@@ -436,6 +454,20 @@ static void put_violation_value(cairn_buf *b, const char *v)
 }
 
 /* ---- predict ------------------------------------------------------------------------------ */
+
+/* A score that reads back exactly, in 16 digits when they suffice, else 17: scores are
+ * rarely short decimals, so this skips cairn_fmt_double's 15-digit attempt (one
+ * snprintf and strtod per reply row). */
+static void put_score(cairn_buf *b, double v)
+{
+    char t[40];
+    snprintf(t, sizeof t, "%.16g", v);
+    if (strtod(t, NULL) != v)
+        snprintf(t, sizeof t, "%.17g", v);
+    cairn_buf_puts(b, t);
+}
+
+
 
 typedef struct shadow_job {
     loaded *model;
@@ -643,9 +675,15 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
         return reply_error(s, c, rc, 404, R_UNKNOWN_MODEL, err.msg, err.where);
     }
 
-    cairn_prediction *preds = calloc(rq.n_rows ? rq.n_rows : 1, sizeof *preds);
-    const char **by = calloc(rq.n_rows ? rq.n_rows : 1, sizeof *by);
-    double *lat = calloc(rq.n_rows ? rq.n_rows : 1, sizeof *lat);
+    /* Small requests (the common single row) keep their per-row state on the stack. */
+    enum { SMALL_ROWS = 16 };
+    cairn_prediction preds_small[SMALL_ROWS];
+    const char *by_small[SMALL_ROWS];
+    double lat_small[SMALL_ROWS];
+    bool small = rq.n_rows <= SMALL_ROWS;
+    cairn_prediction *preds = small ? preds_small : calloc(rq.n_rows, sizeof *preds);
+    const char **by = small ? by_small : calloc(rq.n_rows, sizeof *by);
+    double *lat = small ? lat_small : calloc(rq.n_rows, sizeof *lat);
     cairn_violations v = {0};
     cairn_buf b;
     cairn_buf_init(&b);
@@ -743,7 +781,7 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
     for (size_t r = 0; r < rq.n_rows; r++) {
         cairn_buf_puts(&b, r ? ",{\"score\":" : "{\"score\":");
         if (isfinite(preds[r].score))
-            cairn_buf_put_double(&b, preds[r].score);
+            put_score(&b, preds[r].score);
         else
             cairn_buf_puts(&b, "null");
         if (preds[r].label) {
@@ -775,9 +813,11 @@ done:
     loaded_unref(l);
     cairn_violations_reset(&v);
     cairn_buf_reset(&b);
-    free(preds);
-    free(by);
-    free(lat);
+    if (!small) {
+        free(preds);
+        free(by);
+        free(lat);
+    }
     cairn_request_reset(&rq);
     return ret;
 }
