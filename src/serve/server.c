@@ -596,14 +596,22 @@ static loaded *choose(cairn_server *s, slot *sl, const cairn_route *rt, const ch
             pthread_mutex_unlock(&s->req_home_mu);
             if (st != CAIRN_OK)
                 return NULL;
+            loaded *spare = NULL;
             pthread_mutex_lock(&sl->mu);
-            if (sl->n_explicit < MAX_EXPLICIT) {
+            /* Another request may have loaded the same version meanwhile: use that one. */
+            for (size_t i = 0; i < sl->n_explicit && !l; i++)
+                if (sl->explicit_v[i]->version == rt->version)
+                    l = loaded_ref(sl->explicit_v[i]);
+            if (l) {
+                spare = nl;
+            } else if (sl->n_explicit < MAX_EXPLICIT) {
                 sl->explicit_v[sl->n_explicit++] = nl;
                 l = loaded_ref(nl);
             } else {
                 l = nl;   /* not cached: this request's reference is the only one */
             }
             pthread_mutex_unlock(&sl->mu);
+            loaded_unref(spare);
         }
         *alias_out = "";
         return l;
