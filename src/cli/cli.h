@@ -71,6 +71,11 @@ void cli_print_help(const cli_cmd *cmd, FILE *out);
 /* Opens the home named by --home / $CAIRN_HOME / ./.cairn. */
 int cli_open_home(const cli_args *a, cairn_home **out);
 
+/* JSON values into b: a number, or null for NaN and infinities (which JSON lacks); a
+ * string, or null for NULL. */
+void cli_json_num(cairn_buf *b, double v);
+void cli_json_str(cairn_buf *b, const char *s);
+
 /* Writes a JSON document (the buffer's contents) followed by a newline to stdout. */
 int cli_emit_json(cairn_buf *b);
 

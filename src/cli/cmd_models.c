@@ -41,22 +41,6 @@ static int parse_version(const cli_cmd *cmd, const char *opt, const char *s, int
     return 0;
 }
 
-static void json_num_or_null(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
-static void json_str_or_null(cairn_buf *b, const char *s)
-{
-    if (s)
-        cairn_buf_put_json_string(b, s, strlen(s));
-    else
-        cairn_buf_puts(b, "null");
-}
-
 /* ---- review ------------------------------------------------------------------------------- */
 
 int cmd_review(const cli_cmd *cmd, cli_args *a)
@@ -137,20 +121,20 @@ int cmd_promote(const cli_cmd *cmd, cli_args *a)
         cairn_buf_init(&b);
         cairn_buf_printf(&b, "{\"promoted\":%s,\"overridden\":%s,\"model\":",
                          r.promoted ? "true" : "false", r.overridden ? "true" : "false");
-        json_str_or_null(&b, model);
+        cli_json_str(&b, model);
         cairn_buf_puts(&b, ",\"alias\":");
-        json_str_or_null(&b, alias);
+        cli_json_str(&b, alias);
         cairn_buf_printf(&b, ",\"version\":%d,\"from_version\":%d,\"artifact\":", r.version,
                          r.from_version);
-        json_str_or_null(&b, r.artifact_hash[0] ? r.artifact_hash : NULL);
+        cli_json_str(&b, r.artifact_hash[0] ? r.artifact_hash : NULL);
         cairn_buf_puts(&b, ",\"reasons\":[");
         for (size_t i = 0; i < r.n_reasons; i++) {
             if (i)
                 cairn_buf_putc(&b, ',');
-            json_str_or_null(&b, r.reasons[i]);
+            cli_json_str(&b, r.reasons[i]);
         }
         cairn_buf_puts(&b, "],\"error\":");
-        json_str_or_null(&b, st == CAIRN_OK ? NULL : err.msg);
+        cli_json_str(&b, st == CAIRN_OK ? NULL : err.msg);
         cairn_buf_puts(&b, ",\"review\":");
         cairn_review_to_json(&r.session.review, &b);
         cairn_buf_putc(&b, '}');
@@ -223,9 +207,9 @@ int cmd_rollback(const cli_cmd *cmd, cli_args *a)
         cairn_buf b;
         cairn_buf_init(&b);
         cairn_buf_puts(&b, "{\"model\":");
-        json_str_or_null(&b, a->pos[0]);
+        cli_json_str(&b, a->pos[0]);
         cairn_buf_puts(&b, ",\"alias\":");
-        json_str_or_null(&b, alias);
+        cli_json_str(&b, alias);
         cairn_buf_printf(&b, ",\"from_version\":%d,\"to_version\":%d}", from, now);
         rc = cli_emit_json(&b);
         cairn_buf_reset(&b);
@@ -262,27 +246,27 @@ static void version_json(const cairn_model_version *v, const cairn_model_alias *
                          cairn_buf *b)
 {
     cairn_buf_printf(b, "{\"version\":%d,\"artifact\":", v->version);
-    json_str_or_null(b, v->artifact_hash);
+    cli_json_str(b, v->artifact_hash);
     cairn_buf_puts(b, ",\"run\":");
-    json_str_or_null(b, v->run_id);
+    cli_json_str(b, v->run_id);
     cairn_buf_puts(b, ",\"source\":");
-    json_str_or_null(b, v->source);
+    cli_json_str(b, v->source);
     cairn_buf_puts(b, ",\"task\":");
-    json_str_or_null(b, v->task);
+    cli_json_str(b, v->task);
     cairn_buf_puts(b, ",\"model_type\":");
-    json_str_or_null(b, v->model_type);
+    cli_json_str(b, v->model_type);
     cairn_buf_puts(b, ",\"dataset\":{\"name\":");
-    json_str_or_null(b, v->dataset_name);
+    cli_json_str(b, v->dataset_name);
     cairn_buf_printf(b, ",\"version\":%d,\"hash\":", v->dataset_version);
-    json_str_or_null(b, v->dataset_hash);
+    cli_json_str(b, v->dataset_hash);
     cairn_buf_puts(b, "},\"contract_hash\":");
-    json_str_or_null(b, v->contract_hash);
+    cli_json_str(b, v->contract_hash);
     cairn_buf_puts(b, ",\"metrics\":");
     cairn_buf_puts(b, v->metrics_json ? v->metrics_json : "null");
     cairn_buf_puts(b, ",\"created_at\":");
-    json_str_or_null(b, v->created_at);
+    cli_json_str(b, v->created_at);
     cairn_buf_puts(b, ",\"created_by\":");
-    json_str_or_null(b, v->created_by);
+    cli_json_str(b, v->created_by);
     cairn_buf_puts(b, ",\"aliases\":[");
     bool first = true;
     for (size_t i = 0; i < n_al; i++) {
@@ -291,7 +275,7 @@ static void version_json(const cairn_model_version *v, const cairn_model_alias *
         if (!first)
             cairn_buf_putc(b, ',');
         first = false;
-        json_str_or_null(b, al[i].alias);
+        cli_json_str(b, al[i].alias);
     }
     cairn_buf_puts(b, "]}");
 }
@@ -299,13 +283,13 @@ static void version_json(const cairn_model_version *v, const cairn_model_alias *
 static void audit_json(const cairn_audit_entry *e, cairn_buf *b)
 {
     cairn_buf_printf(b, "{\"seq\":%lld,\"time\":", (long long)e->seq);
-    json_str_or_null(b, e->time);
+    cli_json_str(b, e->time);
     cairn_buf_puts(b, ",\"user\":");
-    json_str_or_null(b, e->user);
+    cli_json_str(b, e->user);
     cairn_buf_puts(b, ",\"action\":");
-    json_str_or_null(b, e->action);
+    cli_json_str(b, e->action);
     cairn_buf_puts(b, ",\"alias\":");
-    json_str_or_null(b, e->alias);
+    cli_json_str(b, e->alias);
     cairn_buf_puts(b, ",\"from_version\":");
     if (e->from_version)
         cairn_buf_printf(b, "%d", e->from_version);
@@ -317,13 +301,13 @@ static void audit_json(const cairn_audit_entry *e, cairn_buf *b)
     else
         cairn_buf_puts(b, "null");
     cairn_buf_puts(b, ",\"percent\":");
-    json_num_or_null(b, e->percent);
+    cli_json_num(b, e->percent);
     cairn_buf_puts(b, ",\"run\":");
-    json_str_or_null(b, e->run_id);
+    cli_json_str(b, e->run_id);
     cairn_buf_puts(b, ",\"reason\":");
-    json_str_or_null(b, e->reason);
+    cli_json_str(b, e->reason);
     cairn_buf_puts(b, ",\"verdict\":");
-    json_str_or_null(b, e->verdict);
+    cli_json_str(b, e->verdict);
     cairn_buf_puts(b, ",\"gates\":");
     cairn_buf_puts(b, e->gates_json ? e->gates_json : "null");
     cairn_buf_putc(b, '}');
@@ -439,7 +423,7 @@ int cmd_models_ls(const cli_cmd *cmd, cli_args *a)
                 if (i)
                     cairn_buf_putc(&b, ',');
                 cairn_buf_puts(&b, "{\"name\":");
-                json_str_or_null(&b, names[i]);
+                cli_json_str(&b, names[i]);
                 cairn_buf_printf(&b, ",\"versions\":%zu,\"aliases\":{", nv);
                 for (size_t k = 0; k < na; k++) {
                     if (k)
@@ -514,15 +498,15 @@ int cmd_models_show(const cli_cmd *cmd, cli_args *a)
         cairn_buf b;
         cairn_buf_init(&b);
         cairn_buf_puts(&b, "{\"name\":");
-        json_str_or_null(&b, name);
+        cli_json_str(&b, name);
         cairn_buf_puts(&b, ",\"aliases\":[");
         for (size_t k = 0; k < na; k++) {
             cairn_buf_puts(&b, k ? ",{\"alias\":" : "{\"alias\":");
-            json_str_or_null(&b, al[k].alias);
+            cli_json_str(&b, al[k].alias);
             cairn_buf_printf(&b, ",\"version\":%d,\"percent\":", al[k].version);
-            json_num_or_null(&b, al[k].percent);
+            cli_json_num(&b, al[k].percent);
             cairn_buf_puts(&b, ",\"updated_at\":");
-            json_str_or_null(&b, al[k].updated_at);
+            cli_json_str(&b, al[k].updated_at);
             cairn_buf_putc(&b, '}');
         }
         cairn_buf_puts(&b, "],\"versions\":[");
@@ -661,7 +645,7 @@ int cmd_models_history(const cli_cmd *cmd, cli_args *a)
         cairn_buf b;
         cairn_buf_init(&b);
         cairn_buf_puts(&b, "{\"model\":");
-        json_str_or_null(&b, a->pos[0]);
+        cli_json_str(&b, a->pos[0]);
         cairn_buf_puts(&b, ",\"history\":[");
         for (size_t i = 0; i < n; i++) {
             if (i)
@@ -729,9 +713,9 @@ int cmd_export(const cli_cmd *cmd, cli_args *a)
         cairn_buf b;
         cairn_buf_init(&b);
         cairn_buf_puts(&b, "{\"ref\":");
-        json_str_or_null(&b, a->pos[0]);
+        cli_json_str(&b, a->pos[0]);
         cairn_buf_puts(&b, ",\"file\":");
-        json_str_or_null(&b, file);
+        cli_json_str(&b, file);
         cairn_buf_printf(&b, ",\"artifact\":\"%s\",\"bytes\":%zu,\"signatures\":%zu}", hex,
                          art.len, n_sigs);
         rc = cli_emit_json(&b);
@@ -810,14 +794,14 @@ int cmd_import(const cli_cmd *cmd, cli_args *a)
         cairn_buf b;
         cairn_buf_init(&b);
         cairn_buf_puts(&b, "{\"model\":");
-        json_str_or_null(&b, v.model);
+        cli_json_str(&b, v.model);
         cairn_buf_printf(&b, ",\"version\":%d,\"artifact\":\"%s\",\"signatures\":%zu,\"run\":",
                          version, hex, n_sigs);
-        json_str_or_null(&b, v.run_id);
+        cli_json_str(&b, v.run_id);
         cairn_buf_puts(&b, ",\"dataset\":{\"name\":");
-        json_str_or_null(&b, v.dataset_name);
+        cli_json_str(&b, v.dataset_name);
         cairn_buf_printf(&b, ",\"version\":%d,\"hash\":", v.dataset_version);
-        json_str_or_null(&b, v.dataset_hash);
+        cli_json_str(&b, v.dataset_hash);
         cairn_buf_puts(&b, "}}");
         rc = cli_emit_json(&b);
         cairn_buf_reset(&b);
@@ -901,9 +885,9 @@ int cmd_keys_ls(const cli_cmd *cmd, cli_args *a)
         cairn_buf_puts(&b, "{\"trusted_keys\":[");
         for (size_t i = 0; i < n; i++) {
             cairn_buf_printf(&b, "%s{\"public_key\":\"%s\",\"name\":", i ? "," : "", keys[i].pk_hex);
-            json_str_or_null(&b, keys[i].name);
+            cli_json_str(&b, keys[i].name);
             cairn_buf_puts(&b, ",\"added_at\":");
-            json_str_or_null(&b, keys[i].added_at);
+            cli_json_str(&b, keys[i].added_at);
             cairn_buf_putc(&b, '}');
         }
         cairn_buf_puts(&b, "]}");

@@ -110,23 +110,6 @@ static void fmt_seconds(char *out, size_t cap, double s)
         snprintf(out, cap, "%.3g s", s);
 }
 
-/* JSON number or null (NaN and infinities have no JSON form). */
-static void put_num(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
-static void put_str_or_null(cairn_buf *b, const char *s)
-{
-    if (s)
-        cairn_buf_put_json_string(b, s, strlen(s));
-    else
-        cairn_buf_puts(b, "null");
-}
-
 /* Appends stored JSON text as JSON when it parses, else null (never invalid output). */
 static void put_embedded(cairn_buf *b, const char *text)
 {
@@ -709,19 +692,19 @@ static void put_key(cairn_buf *b, const char *key)
 static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
 {
     cairn_buf_puts(b, "{\"id\":");
-    put_str_or_null(b, r->id);
+    cli_json_str(b, r->id);
     put_key(b, "model");
-    put_str_or_null(b, r->model);
+    cli_json_str(b, r->model);
     put_key(b, "status");
-    put_str_or_null(b, r->status);
+    cli_json_str(b, r->status);
     put_key(b, "error");
-    put_str_or_null(b, r->error);
+    cli_json_str(b, r->error);
     put_key(b, "started_at");
-    put_str_or_null(b, r->started_at);
+    cli_json_str(b, r->started_at);
     put_key(b, "finished_at");
-    put_str_or_null(b, r->finished_at);
+    cli_json_str(b, r->finished_at);
     put_key(b, "duration_s");
-    put_num(b, r->duration_s);
+    cli_json_num(b, r->duration_s);
     if (r->seed >= 0)
         cairn_buf_printf(b, ",\"seed\":%lld", (long long)r->seed);
     else
@@ -731,21 +714,21 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
         char ref[160];
         fmt_ref(ref, sizeof ref, r);
         cairn_buf_puts(b, "{\"name\":");
-        put_str_or_null(b, r->dataset_name);
+        cli_json_str(b, r->dataset_name);
         cairn_buf_printf(b, ",\"version\":%d,\"ref\":", r->dataset_version);
-        put_str_or_null(b, ref);
+        cli_json_str(b, ref);
         cairn_buf_puts(b, ",\"hash\":");
-        put_str_or_null(b, r->dataset_hash);
+        cli_json_str(b, r->dataset_hash);
         cairn_buf_putc(b, '}');
     } else {
         cairn_buf_puts(b, "null");
     }
     put_key(b, "contract_hash");
-    put_str_or_null(b, r->contract_hash);
+    cli_json_str(b, r->contract_hash);
     put_key(b, "code_version");
-    put_str_or_null(b, r->code_version);
+    cli_json_str(b, r->code_version);
     put_key(b, "model_type");
-    put_str_or_null(b, r->model_type);
+    cli_json_str(b, r->model_type);
     put_key(b, "metrics");
     cairn_buf_putc(b, '[');
     for (size_t i = 0; r->metrics && i < r->n_metrics; i++) {
@@ -753,11 +736,11 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
         cairn_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         cairn_buf_put_json_string(b, m->name, strnlen(m->name, sizeof m->name));
         cairn_buf_puts(b, ",\"estimate\":");
-        put_num(b, m->estimate);
+        cli_json_num(b, m->estimate);
         cairn_buf_puts(b, ",\"lo\":");
-        put_num(b, m->lo);
+        cli_json_num(b, m->lo);
         cairn_buf_puts(b, ",\"hi\":");
-        put_num(b, m->hi);
+        cli_json_num(b, m->hi);
         cairn_buf_putc(b, '}');
     }
     cairn_buf_putc(b, ']');
@@ -771,7 +754,7 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
     else /* a listing carries no states: their sizes are unknown here */
         cairn_buf_puts(b, ",\"states\":{\"transform_bytes\":null,\"model_bytes\":null,"
                           "\"baseline_bytes\":null,\"state_hash\":");
-    put_str_or_null(b, r->state_hash);
+    cli_json_str(b, r->state_hash);
     cairn_buf_putc(b, '}');
     put_key(b, "spec");
     put_embedded(b, r->spec_json);
@@ -793,7 +776,7 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
     put_embedded(b, r->build_json);
     if (full) {
         put_key(b, "spec_text");
-        put_str_or_null(b, r->spec_text);
+        cli_json_str(b, r->spec_text);
     }
     cairn_buf_putc(b, '}');
 }
@@ -1114,19 +1097,19 @@ static void put_run_brief(cairn_buf *b, const cairn_run_record *r)
     char ref[160];
     fmt_ref(ref, sizeof ref, r);
     cairn_buf_puts(b, "{\"id\":");
-    put_str_or_null(b, r->id);
+    cli_json_str(b, r->id);
     put_key(b, "model");
-    put_str_or_null(b, r->model);
+    cli_json_str(b, r->model);
     put_key(b, "status");
-    put_str_or_null(b, r->status);
+    cli_json_str(b, r->status);
     put_key(b, "model_type");
-    put_str_or_null(b, r->model_type);
+    cli_json_str(b, r->model_type);
     put_key(b, "started_at");
-    put_str_or_null(b, r->started_at);
+    cli_json_str(b, r->started_at);
     put_key(b, "data");
-    put_str_or_null(b, r->dataset_name ? ref : NULL);
+    cli_json_str(b, r->dataset_name ? ref : NULL);
     put_key(b, "dataset_hash");
-    put_str_or_null(b, r->dataset_hash);
+    cli_json_str(b, r->dataset_hash);
     cairn_buf_putc(b, '}');
 }
 
@@ -1187,7 +1170,7 @@ int cmd_runs_compare(const cli_cmd *cmd, cli_args *a)
         cairn_buf_puts(&b, ",\"settings\":[");
         for (size_t i = 0; i < diffs.n; i++) {
             cairn_buf_puts(&b, i ? ",{\"path\":" : "{\"path\":");
-            put_str_or_null(&b, diffs.items[i].path);
+            cli_json_str(&b, diffs.items[i].path);
             cairn_buf_puts(&b, ",\"a\":");
             put_value(&b, diffs.items[i].a);
             cairn_buf_puts(&b, ",\"b\":");
@@ -1195,9 +1178,9 @@ int cmd_runs_compare(const cli_cmd *cmd, cli_args *a)
             cairn_buf_putc(&b, '}');
         }
         cairn_buf_puts(&b, "],\"data\":{\"a\":");
-        put_str_or_null(&b, r[0].dataset_name ? ref_a : NULL);
+        cli_json_str(&b, r[0].dataset_name ? ref_a : NULL);
         cairn_buf_puts(&b, ",\"b\":");
-        put_str_or_null(&b, r[1].dataset_name ? ref_b : NULL);
+        cli_json_str(&b, r[1].dataset_name ? ref_b : NULL);
         cairn_buf_printf(&b, ",\"same\":%s},\"metrics\":[", same_data ? "true" : "false");
         for (size_t i = 0; i < names.n; i++) {
             double e[2], lo[2], hi[2];
@@ -1205,7 +1188,7 @@ int cmd_runs_compare(const cli_cmd *cmd, cli_args *a)
             has[0] = compare_metric(&r[0], ja.eval, names.names[i], &e[0], &lo[0], &hi[0]);
             has[1] = compare_metric(&r[1], jb.eval, names.names[i], &e[1], &lo[1], &hi[1]);
             cairn_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
-            put_str_or_null(&b, names.names[i]);
+            cli_json_str(&b, names.names[i]);
             for (int k = 0; k < 2; k++) {
                 cairn_buf_puts(&b, k ? ",\"b\":" : ",\"a\":");
                 if (!has[k]) {
@@ -1213,15 +1196,15 @@ int cmd_runs_compare(const cli_cmd *cmd, cli_args *a)
                     continue;
                 }
                 cairn_buf_puts(&b, "{\"estimate\":");
-                put_num(&b, e[k]);
+                cli_json_num(&b, e[k]);
                 cairn_buf_puts(&b, ",\"lo\":");
-                put_num(&b, lo[k]);
+                cli_json_num(&b, lo[k]);
                 cairn_buf_puts(&b, ",\"hi\":");
-                put_num(&b, hi[k]);
+                cli_json_num(&b, hi[k]);
                 cairn_buf_putc(&b, '}');
             }
             cairn_buf_puts(&b, ",\"delta\":");
-            put_num(&b, e[1] - e[0]);
+            cli_json_num(&b, e[1] - e[0]);
             cairn_buf_puts(&b, ",\"overlap\":");
             if (isfinite(lo[0]) && isfinite(hi[0]) && isfinite(lo[1]) && isfinite(hi[1]))
                 cairn_buf_puts(&b, lo[0] <= hi[1] && lo[1] <= hi[0] ? "true" : "false");

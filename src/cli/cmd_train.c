@@ -26,13 +26,6 @@ typedef struct progress {
     double t0;               /* monotonic seconds when boosting began */
 } progress;
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void clear_bar(progress *p)
 {
     if (p->bar_shown) {
@@ -46,7 +39,7 @@ static void on_stage(void *ctx, const char *stage, bool end, double seconds)
     progress *p = ctx;
     if (!end) {
         if (strcmp(stage, "train") == 0)
-            p->t0 = mono_s();
+            p->t0 = cairn_mono_s();
         return;
     }
     if (!p->tty && !p->verbose)
@@ -72,7 +65,7 @@ static void on_round(void *ctx, int round, int total, double valid_metric)
     if (!p->tty)
         return;
     int done = round + 1;
-    double el = mono_s() - p->t0;
+    double el = cairn_mono_s() - p->t0;
     double rate = el > 0 ? done / el : 0;
     double eta = rate > 0 ? (total - done) / rate : NAN;
     char eta_s[16];

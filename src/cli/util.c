@@ -3,6 +3,8 @@
  * tables, JSON emission and the terminal-only progress bar for the commands.
  */
 #include "cli/cli.h"
+
+#include <math.h>
 #include "registry/registry.h"
 
 #include <stdarg.h>
@@ -122,6 +124,22 @@ int cli_open_home(const cli_args *a, cairn_home **out)
         return cli_fail(&err);
     }
     return 0;
+}
+
+void cli_json_num(cairn_buf *b, double v)
+{
+    if (isfinite(v))
+        cairn_buf_put_double(b, v);
+    else
+        cairn_buf_puts(b, "null");
+}
+
+void cli_json_str(cairn_buf *b, const char *s)
+{
+    if (s)
+        cairn_buf_put_json_string(b, s, strlen(s));
+    else
+        cairn_buf_puts(b, "null");
 }
 
 int cli_emit_json(cairn_buf *b)

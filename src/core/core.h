@@ -101,6 +101,8 @@ void cairn_fmt_timestamp(char *out, size_t cap, int64_t us);
 /* Now, in microseconds since the epoch, and as ISO 8601 UTC into out (>= 32 bytes). */
 int64_t cairn_now_us(void);
 void cairn_now_iso(char *out, size_t cap);
+/* Monotonic clock in seconds (for durations and deadlines; not a wall time). */
+double cairn_mono_s(void);
 
 /* ---- hashing ------------------------------------------------------------ */
 

@@ -147,6 +147,13 @@ int64_t cairn_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+double cairn_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 void cairn_now_iso(char *out, size_t cap)
 {
     int64_t us = cairn_now_us();

@@ -197,6 +197,19 @@ typedef struct cairn_eval_result {
 } cairn_eval_result;
 
 /*
+ * The rows of each group of a slice, for work per group (evaluation, the
+ * comparison with production): a counting sort by group id, rows in row order
+ * within a group. *rows gets n row indices, *start n_groups + 1 offsets (group
+ * g is rows[start[g] .. start[g+1])), *n_used the number of non-empty groups;
+ * free both with cairn_free. Errors: CAIRN_ENOMEM.
+ */
+cairn_status cairn_eval_group_rows(const cairn_eval_slice_input *sl, size_t n, uint32_t **rows,
+                                   size_t **start, size_t *n_used, cairn_error *err);
+/* The small-slice rule above: fewer than small_slice rows (0: CAIRN_EVAL_SMALL_SLICE)
+ * or, for a binary task, fewer than 5 rows of either class. */
+bool cairn_eval_slice_small(cairn_task task, size_t n, size_t n_pos, size_t small_slice);
+
+/*
  * Evaluates; *out (zeroed or reset by the caller) receives the result, owned
  * by the caller (cairn_eval_result_reset). Errors: CAIRN_EINVAL (no rows, bad
  * shapes, labels out of range, a group id out of range, NaN scores),

@@ -812,29 +812,20 @@ static cairn_status validate(const cairn_eval_input *in, cairn_error *err)
 
 /* ---- the evaluation ---------------------------------------------------------------- */
 
-static size_t count_pos(const uint8_t *y, size_t m)
+cairn_status cairn_eval_group_rows(const cairn_eval_slice_input *sl, size_t n, uint32_t **rows_out,
+                                   size_t **start_out, size_t *n_used, cairn_error *err)
 {
-    size_t p = 0;
-    for (size_t i = 0; i < m; i++)
-        p += y[i];
-    return p;
-}
-
-/* Every non-empty group of slice column c, appended to r->slices. */
-static cairn_status eval_slice_column(work *W, size_t c, cairn_eval_result *r, cairn_error *err)
-{
-    const cairn_eval_input *in = W->in;
-    const cairn_eval_slice_input *sl = &in->slices[c];
-    size_t n = in->n, small = in->small_slice ? in->small_slice : CAIRN_EVAL_SMALL_SLICE;
-    cairn_status st = CAIRN_OK;
-    size_t *start = NULL; /* n_groups + 1 offsets into rows */
+    size_t *start = NULL;
     uint32_t *rows = NULL;
+    *rows_out = NULL;
+    *start_out = NULL;
+    *n_used = 0;
     if (sl->n_groups == SIZE_MAX || !alloc_array(&rows, n, sizeof(uint32_t)) ||
         !(start = cairn_calloc(sl->n_groups + 1, sizeof(size_t)))) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, WHERE,
-                             "cannot allocate the groups of slice column '%s' (%zu groups)",
-                             sl->column, sl->n_groups);
-        goto done;
+        cairn_free(rows);
+        return cairn_error_set(err, CAIRN_ENOMEM, WHERE,
+                               "cannot allocate the groups of slice column '%s' (%zu groups)",
+                               sl->column, sl->n_groups);
     }
     /* Counting sort by group id; rows stay in row order within a group. */
     for (size_t i = 0; i < n; i++)
@@ -849,6 +840,38 @@ static cairn_status eval_slice_column(work *W, size_t c, cairn_eval_result *r, c
     /* start[g] now holds the end of group g; shift back to starts. */
     memmove(start + 1, start, sl->n_groups * sizeof(size_t));
     start[0] = 0;
+    *rows_out = rows;
+    *start_out = start;
+    *n_used = used;
+    return CAIRN_OK;
+}
+
+bool cairn_eval_slice_small(cairn_task task, size_t n, size_t n_pos, size_t small_slice)
+{
+    size_t small = small_slice ? small_slice : CAIRN_EVAL_SMALL_SLICE;
+    return n < small || (task == CAIRN_TASK_BINARY && (n_pos < 5 || n - n_pos < 5));
+}
+
+static size_t count_pos(const uint8_t *y, size_t m)
+{
+    size_t p = 0;
+    for (size_t i = 0; i < m; i++)
+        p += y[i];
+    return p;
+}
+
+/* Every non-empty group of slice column c, appended to r->slices. */
+static cairn_status eval_slice_column(work *W, size_t c, cairn_eval_result *r, cairn_error *err)
+{
+    const cairn_eval_input *in = W->in;
+    const cairn_eval_slice_input *sl = &in->slices[c];
+    size_t n = in->n;
+    cairn_status st = CAIRN_OK;
+    size_t *start = NULL; /* n_groups + 1 offsets into rows */
+    uint32_t *rows = NULL;
+    size_t used = 0;
+    if ((st = cairn_eval_group_rows(sl, n, &rows, &start, &used, err)) != CAIRN_OK)
+        goto done;
     cairn_eval_slice *grown = cairn_reallocarray(r->slices, r->n_slices + used + 1,
                                                  sizeof(cairn_eval_slice));
     if (!grown) {
@@ -874,8 +897,7 @@ static cairn_status eval_slice_column(work *W, size_t c, cairn_eval_result *r, c
         gather(W, rows + start[g], m);
         out->n = m;
         out->n_pos = in->task == CAIRN_TASK_BINARY ? count_pos(W->y8, m) : 0;
-        out->small = m < small || (in->task == CAIRN_TASK_BINARY &&
-                                   (out->n_pos < 5 || m - out->n_pos < 5));
+        out->small = cairn_eval_slice_small(in->task, m, out->n_pos, in->small_slice);
         out->n_metrics = W->nm;
         eval_sample(W, m, ((uint64_t)(c + 1) << 32) | g, out->metrics, NULL);
     }

@@ -123,16 +123,9 @@ typedef struct run_ctx {
     char threshold_by[16];
 } run_ctx;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void stage_begin(run_ctx *c, const char *name)
 {
-    c->stage_t0 = now_s();
+    c->stage_t0 = cairn_mono_s();
     if (c->opts->on_stage)
         c->opts->on_stage(c->opts->ctx, name, false, 0);
     if (c->n_stages < CAIRN_ARRAY_LEN(c->stages))
@@ -141,7 +134,7 @@ static void stage_begin(run_ctx *c, const char *name)
 
 static void stage_end(run_ctx *c)
 {
-    double dt = now_s() - c->stage_t0;
+    double dt = cairn_mono_s() - c->stage_t0;
     if (c->n_stages < CAIRN_ARRAY_LEN(c->stages)) {
         c->stages[c->n_stages].seconds = dt;
         if (c->opts->on_stage)
@@ -1234,7 +1227,7 @@ cairn_status cairn_train(cairn_home *h, const char *spec_text, size_t len, const
     memset(rec, 0, sizeof *rec);
     cairn_run_new_id(rec->id);
     cairn_now_iso(started, sizeof started);
-    double t0 = now_s();
+    double t0 = cairn_mono_s();
     rec->seed = -1;
     rec->spec_text = cairn_strndup(spec_text, len);
     rec->code_version = cairn_strdup(cairn_code_version());
@@ -1280,7 +1273,7 @@ finish:
     cairn_now_iso(finished, sizeof finished);
     rec->started_at = cairn_strdup(started);
     rec->finished_at = cairn_strdup(finished);
-    rec->duration_s = now_s() - t0;
+    rec->duration_s = cairn_mono_s() - t0;
     if (!rec->model || !rec->status || !rec->started_at || !rec->finished_at ||
         (st != CAIRN_OK && !rec->error)) {
         if (st == CAIRN_OK)

@@ -882,31 +882,14 @@ static cairn_status compare_slice_column(work *W, size_t c, size_t primary,
 {
     const cairn_compare_input *in = W->in;
     const cairn_eval_slice_input *sl = &in->slices[c];
-    size_t n = in->n, small = in->small_slice ? in->small_slice : CAIRN_EVAL_SMALL_SLICE;
+    size_t n = in->n;
     cairn_status st = CAIRN_OK;
     size_t *start = NULL; /* n_groups + 1 offsets into rows */
     uint32_t *rows = NULL;
     cairn_compare_metric all[CAIRN_EVAL_MAX_METRICS];
-    if (!alloc_array(&rows, n, sizeof(uint32_t)) ||
-        !(start = cairn_calloc(sl->n_groups + 1, sizeof(size_t)))) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, WHERE,
-                             "cannot allocate the groups of slice column '%s' (%zu groups)",
-                             sl->column, sl->n_groups);
-        goto done;
-    }
-    /* Counting sort by group id; rows stay in row order within a group. */
-    for (size_t i = 0; i < n; i++)
-        start[sl->group[i] + 1]++;
     size_t used = 0;
-    for (size_t g = 0; g < sl->n_groups; g++) {
-        used += start[g + 1] > 0;
-        start[g + 1] += start[g];
-    }
-    for (size_t i = 0; i < n; i++)
-        rows[start[sl->group[i]]++] = (uint32_t)i;
-    /* start[g] now holds the end of group g; shift back to starts. */
-    memmove(start + 1, start, sl->n_groups * sizeof(size_t));
-    start[0] = 0;
+    if ((st = cairn_eval_group_rows(sl, n, &rows, &start, &used, err)) != CAIRN_OK)
+        goto done;
     cairn_compare_slice *grown = cairn_reallocarray(r->slices, r->n_slices + used + 1,
                                                     sizeof(cairn_compare_slice));
     if (!grown) {
@@ -932,14 +915,10 @@ static cairn_status compare_slice_column(work *W, size_t c, size_t primary,
         gather(W, rows + start[g], m);
         compare_sample(W, m, group_seed(in->seed, c, g), all);
         out->n = m;
-        /* The evaluation's rule (eval.h): too few rows, or (binary) fewer than 5 of a class. */
-        out->small = m < small;
-        if (in->task == CAIRN_TASK_BINARY) {
-            size_t pos = 0;
-            for (size_t l = 0; l < m; l++)
-                pos += W->y8[l] != 0;
-            out->small = out->small || pos < 5 || m - pos < 5;
-        }
+        size_t pos = 0;
+        for (size_t l = 0; in->task == CAIRN_TASK_BINARY && l < m; l++)
+            pos += W->y8[l] != 0;
+        out->small = cairn_eval_slice_small(in->task, m, pos, in->small_slice);
         out->metric = all[primary];
         /* NaN hi (undefined on the group) never counts as a regression. */
         out->regressed = !out->small && out->metric.gain.hi < 0;

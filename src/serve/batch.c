@@ -67,13 +67,6 @@ static void row_fields(const cairn_frame *f, size_t i, cairn_field *out, char *t
     }
 }
 
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const cairn_batch_opts *o,
                                  cairn_batch_result *out, cairn_error *err)
 {
@@ -146,7 +139,7 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
                 out->ok[i] = 1;
                 if (o->log) {
                     cairn_plog_record rec = {
-                        .time_us = wall_us(),
+                        .time_us = cairn_now_us(),
                         .model = meta.name,
                         .version = meta.version,
                         .alias = "",

@@ -245,13 +245,6 @@ struct cairn_plog {
         c_write_errors;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static struct timespec mono_deadline(double t)
 {
     struct timespec ts;
@@ -445,7 +438,7 @@ static void sync_segment(cairn_plog *l)
         }
         l->dirty = false;
     }
-    l->last_sync = mono_now();
+    l->last_sync = cairn_mono_s();
     pthread_mutex_lock(&l->mu);
     if (upto > l->synced)
         l->synced = upto;
@@ -515,7 +508,7 @@ static bool open_segment(cairn_plog *l)
         l->seg_fd = fd;
         l->seg_size = SEG_HEADER_BYTES;
         l->seg_records = 0;
-        l->seg_opened = mono_now();
+        l->seg_opened = cairn_mono_s();
         l->dirty = true;
         inc(&l->c_segments, 1);
         return true;
@@ -666,7 +659,7 @@ static void *writer_main(void *arg)
     cairn_plog *l = arg;
     if (!l->no_compress)
         compress_leftovers(l);
-    l->last_sync = mono_now();
+    l->last_sync = cairn_mono_s();
     pthread_mutex_lock(&l->mu);
     for (;;) {
         /* Records are written in batches: the writer sleeps until WRITE_DELAY_S after
@@ -675,7 +668,7 @@ static void *writer_main(void *arg)
          * stop are served at once. */
         while (!l->stopping && l->flush_req == 0 && l->used < l->batch_bytes) {
             /* Sleep until a batch, the next fsync or age rotation is due (or 1 s). */
-            double now = mono_now(), due = now + 1.0;
+            double now = cairn_mono_s(), due = now + 1.0;
             if (l->used > 0 && l->first_pending + WRITE_DELAY_S < due)
                 due = l->first_pending + WRITE_DELAY_S;
             if (l->seg_fd >= 0 && l->dirty && l->last_sync + l->flush_seconds < due)
@@ -696,7 +689,7 @@ static void *writer_main(void *arg)
 
         if (avail > 0)
             drain(l, head, avail);
-        double now = mono_now();
+        double now = cairn_mono_s();
         if (flush || stop || !l->dirty || l->seg_fd < 0 ||
             now - l->last_sync >= l->flush_seconds)
             sync_segment(l);
@@ -854,7 +847,7 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
     cairn_status st = CAIRN_OK;
     pthread_mutex_lock(&l->mu);
     if (l->cap - l->used < total && l->wait_ms > 0 && !l->stopping) {
-        struct timespec ts = mono_deadline(mono_now() + l->wait_ms / 1000.0);
+        struct timespec ts = mono_deadline(cairn_mono_s() + l->wait_ms / 1000.0);
         l->full_waiters++;
         while (l->cap - l->used < total && !l->stopping)
             if (pthread_cond_timedwait(&l->not_full, &l->mu, &ts) == ETIMEDOUT)
@@ -872,7 +865,7 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
         memcpy(l->ring, buf + first, total - first);
         bool was_empty = l->used == 0;
         if (was_empty)
-            l->first_pending = mono_now();
+            l->first_pending = cairn_mono_s();
         l->used += total;
         l->accepted++;
         inc(&l->c_appended, 1);

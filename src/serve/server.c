@@ -148,20 +148,6 @@ struct cairn_server {
                                          scoring fails, to exercise the fallback chain */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void cairn_server_opts_init(cairn_server_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -260,7 +246,7 @@ static int sync_slot(cairn_server *s, cairn_home *h, slot *sl)
             continue;
         loaded *nl = NULL;
         if (want) {
-            double t0 = now_s();
+            double t0 = cairn_mono_s();
             if (load_version(h, sl->name, want, WATCHED[a], &nl, &err) != CAIRN_OK) {
                 atomic_fetch_add(&sl->load_failures, 1);
                 say(s, "%s@%s: loading version %d failed, keeping version %d: %s (%s)", sl->name,
@@ -268,7 +254,7 @@ static int sync_slot(cairn_server *s, cairn_home *h, slot *sl)
                 continue;
             }
             say(s, "%s@%s: version %d loaded in %.1f ms", sl->name, WATCHED[a], want,
-                (now_s() - t0) * 1e3);
+                (cairn_mono_s() - t0) * 1e3);
         }
         pthread_mutex_lock(&sl->mu);
         loaded *old = sl->alias[a];
@@ -340,7 +326,7 @@ static void new_request_id(char out[40])
     static _Thread_local uint64_t state;
     if (!state) {
         if (getrandom(&state, sizeof state, 0) != sizeof state)
-            state = (uint64_t)wall_us() ^ (uint64_t)pthread_self();
+            state = (uint64_t)cairn_now_us() ^ (uint64_t)pthread_self();
         state |= 1;
     }
     state ^= state << 13;
@@ -377,7 +363,7 @@ static enum MHD_Result send_response(cairn_server *s, struct MHD_Connection *c, 
     if (ci >= 0)
         atomic_fetch_add(&s->requests[ci], 1);
     if (rc) {
-        double dt = now_s() - rc->t0;
+        double dt = cairn_mono_s() - rc->t0;
         size_t b = 0;
         while (b < N_LAT && dt > LAT_BOUNDS[b])
             b++;
@@ -484,7 +470,7 @@ static void log_row(cairn_server *s, const loaded *l, const char *alias, const c
     if (!s->plog)
         return;
     cairn_plog_record r = {
-        .time_us = wall_us(),
+        .time_us = cairn_now_us(),
         .request_id = request_id,
         .entity = entity,
         .model = l->meta.name,
@@ -556,13 +542,13 @@ static void *shadow_main(void *arg)
                 const cairn_field *f = rq.fields + rq.row_start[r];
                 size_t nf = rq.row_start[r + 1] - rq.row_start[r];
                 cairn_prediction p;
-                double t0 = now_s();
+                double t0 = cairn_mono_s();
                 if (cairn_model_predict(j->model->model, f, nf, (long)r, &p, NULL, NULL) ==
                     CAIRN_OK) {
                     atomic_fetch_add(&j->model->predictions, 1);
                     atomic_fetch_add(&s->shadow_scored, 1);
                     log_row(s, j->model, "shadow", j->request_id, j->entity[0] ? j->entity : NULL,
-                            f, nf, &p, (now_s() - t0) * 1e6, CAIRN_PLOG_SHADOW);
+                            f, nf, &p, (cairn_mono_s() - t0) * 1e6, CAIRN_PLOG_SHADOW);
                 }
             }
         }
@@ -653,7 +639,7 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
     if (rc->too_large)
         return reply_error(s, c, rc, 413, R_BODY_TOO_LARGE, "request body too large", NULL);
     double deadline = rc->t0 + (s->o.deadline_ms > 0 ? s->o.deadline_ms : 1000.0) / 1e3;
-    if (now_s() > deadline)
+    if (cairn_mono_s() > deadline)
         return reply_error(s, c, rc, 503, R_DEADLINE, "request waited past its deadline", NULL);
 
     cairn_request rq;
@@ -707,7 +693,7 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
     for (size_t r = 0; r < rq.n_rows; r++) {
         const cairn_field *f = rq.fields + rq.row_start[r];
         size_t nf = rq.row_start[r + 1] - rq.row_start[r];
-        double t0 = now_s();
+        double t0 = cairn_mono_s();
         cairn_error e = {0};
         by[r] = alias;
         /* Past the deadline, the rest is answered by the baseline (microseconds). */
@@ -748,7 +734,7 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
                 goto done;
             }
         }
-        lat[r] = (now_s() - t0) * 1e6;
+        lat[r] = (cairn_mono_s() - t0) * 1e6;
     }
     if (invalid) {
         atomic_fetch_add(&s->rejects[R_CONTRACT], 1);
@@ -1129,7 +1115,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rc = calloc(1, sizeof *rc);
         if (!rc)
             return MHD_NO;
-        rc->t0 = now_s();
+        rc->t0 = cairn_mono_s();
         *con_cls = rc;
         size_t cap = s->o.max_inflight;
         if ((size_t)atomic_fetch_add(&s->inflight, 1) >= cap) {
