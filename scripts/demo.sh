@@ -3,7 +3,11 @@
 # exists so far on a churn-like dataset that cairn-synth generates (see
 # docs/demo-data.md): ingest, re-ingest (deduplicated), schema and statistics,
 # contract inference, a passing contract check, a later batch with drifted
-# data, and a batch with injected faults that the contract check names row by row.
+# data, a batch with injected faults that the contract check names row by row,
+# training, review, promotion, signing, batch scoring and serving, and finally
+# monitoring: the later, shifted period scored into the prediction log, delayed
+# labels, the monitor's alerts, HTML reports, and a rollback the running server
+# follows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -166,7 +170,44 @@ curl -s -X POST "http://127.0.0.1:$PORT/v1/models/churn:predict" -d '{"instances
 echo "\$ curl -s http://127.0.0.1:$PORT/metrics | grep cairn_predictions_total"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep '^cairn_predictions_total'
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID"
-echo "(server stopped by SIGTERM, exit $?)"
+echo "(server stopped by SIGTERM, exit $?: in-flight requests drained, the log flushed)"
 run "$CAIRN" logs show --limit 3
 
-stage "done: home in $CAIRN_HOME (cairn.db, objects/, logs/); the monitor stage builds on the prediction log"
+stage "20. the later, shifted period scored as a backfill: each row logged at its own signup time, keyed by customer"
+run "$CAIRN" predict churn "$DEMO/batch2.csv" --log --time signup_time --entity customer_id \
+    --id customer_id -o "$DEMO/batch2.scores.csv" 2>&1 | tail -3
+
+stage "21. the outcomes arrive later: delayed labels, joined by customer and time (twice: duplicates are counted, not doubled)"
+run "$CAIRN" labels add "$DEMO/batch2.csv" --key customer_id --label churned --time signup_time
+run "$CAIRN" labels add "$DEMO/batch2.csv" --key customer_id --label churned --time signup_time
+
+stage "22. monitor by month: the planted drift (prices up, data usage up, a new device), refused rows, performance with intervals; exit 1 = alert"
+set +e
+"$CAIRN" monitor churn --window 1mo --on-alert 'echo "on-alert hook: $CAIRN_ALERT_COUNT alerts ($CAIRN_ALERT_KINDS) for $CAIRN_ALERT_MODEL"'; rc=$?
+set -e
+echo "(exit code $rc: 1 means something alerts, as it should on this period)"
+
+stage "23. self-contained HTML reports (inline SVG and CSS, no scripts): the run, and the monitoring"
+run "$CAIRN" report "$GBDT" -o "$DEMO/run.html"
+run "$CAIRN" report monitor churn --window 1mo -o "$DEMO/drift.html"
+ls -l "$DEMO/run.html" "$DEMO/drift.html"
+
+stage "24. a second version goes to production while the server runs; then roll back: no retraining, the server follows"
+"$CAIRN" serve --port 0 --poll 0.5 > "$DEMO/serve.out" 2> "$DEMO/serve.err" &
+SERVE_PID=$!
+for _ in $(seq 1 100); do grep -q listening "$DEMO/serve.out" 2>/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$DEMO/serve.out")
+LINEAR=$(run_of churn linear)
+run "$CAIRN" promote "$LINEAR" --model churn --override "demo: a second version to roll back from" -q
+sleep 1.5
+echo "\$ curl -s -X POST http://127.0.0.1:$PORT/v1/models/churn:predict -d '{... \"request_id\": \"demo-2\"}'"
+curl -s -X POST "http://127.0.0.1:$PORT/v1/models/churn:predict" -d "${ROW/demo-1/demo-2}"; echo
+run "$CAIRN" rollback churn --reason "demo: the monitor alerted"
+sleep 1.5
+echo "\$ curl -s -X POST http://127.0.0.1:$PORT/v1/models/churn:predict -d '{... \"request_id\": \"demo-3\"}'"
+curl -s -X POST "http://127.0.0.1:$PORT/v1/models/churn:predict" -d "${ROW/demo-1/demo-3}"; echo
+run "$CAIRN" models history churn --limit 3
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID"
+echo "(server stopped by SIGTERM, exit $?)"
+
+stage "done: home in $CAIRN_HOME (cairn.db, objects/, logs/); reports in $DEMO/run.html and $DEMO/drift.html"

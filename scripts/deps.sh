@@ -7,7 +7,8 @@ PKGS=(build-essential cmake pkg-config git
       libxgboost-dev libopenblas-dev liblapacke-dev
       libcmocka-dev clang libclang-rt-14-dev libomp-dev
       python3 python3-numpy python3-pandas python3-sklearn python3-xgboost python3-yaml time sqlite3 curl
-      libmicrohttpd-dev prometheus wrk python3-flask python3-fastapi uvicorn)
+      libmicrohttpd-dev prometheus wrk python3-flask python3-fastapi uvicorn
+      chromium python3-scipy python3-pil zstd)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()

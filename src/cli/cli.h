@@ -128,6 +128,10 @@ int cmd_sign(const cli_cmd *cmd, cli_args *a);
 int cmd_serve(const cli_cmd *cmd, cli_args *a);
 int cmd_predict(const cli_cmd *cmd, cli_args *a);
 int cmd_logs_show(const cli_cmd *cmd, cli_args *a);
+int cmd_labels_add(const cli_cmd *cmd, cli_args *a);
+int cmd_labels_stats(const cli_cmd *cmd, cli_args *a);
+int cmd_monitor(const cli_cmd *cmd, cli_args *a);
+int cmd_report(const cli_cmd *cmd, cli_args *a);
 
 /* Signs the artifact of REF (a run id or MODEL[@N|@ALIAS]) with a secret key file and
  * records the signature in home h; prints what it did. Returns the exit code. */

@@ -154,6 +154,10 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
     const char *ref = a->pos[0], *path = a->pos[1];
     const char *outp = cli_get(cmd, a, "output");
     bool want_log = cli_flag(cmd, a, "log");
+    const char *time_col = cli_get(cmd, a, "time"), *id_col = cli_get(cmd, a, "id"),
+               *entity_col = cli_get(cmd, a, "entity");
+    if (!want_log && (time_col || id_col || entity_col))
+        return cli_usage_error(cmd, "--time, --id and --entity describe logged rows: add --log");
     cairn_error err = {0};
     cairn_model *m = NULL;
     cairn_home *h = NULL;
@@ -179,6 +183,13 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
         snprintf(dir, sizeof dir, "%s/logs", cairn_home_resolve(a->home));
         lo.dir = cli_get(cmd, a, "log-dir") ? cli_get(cmd, a, "log-dir") : dir;
         lo.wait_ms = 1000;   /* a batch waits for the writer rather than dropping records */
+        /* Test hook: a tiny ring that never waits, so tests can make the log drop records
+         * and check that the drops are reported. */
+        const char *ring = getenv("CAIRN_TEST_LOG_RING");
+        if (ring && atol(ring) > 0) {
+            lo.ring_bytes = (size_t)atol(ring);
+            lo.wait_ms = -1;
+        }
         if ((st = cairn_plog_open(&lo, &log, &err)) != CAIRN_OK)
             goto fail;
     }
@@ -187,6 +198,9 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
         .threads = (int)threads,
         .log = log,
         .format = fmt,
+        .time_col = time_col,
+        .id_col = id_col,
+        .entity_col = entity_col,
     };
     st = cairn_batch_predict(m, path, &bo, &res, &err);
     if (st != CAIRN_OK && st != CAIRN_ECHECK)
@@ -312,7 +326,7 @@ static void put_field_value(cairn_buf *b, const cairn_field *f)
 static int log_visit(void *ctx, const cairn_plog_entry *e)
 {
     log_walk *w = ctx;
-    if (w->model && strcmp(w->model, e->model) != 0)
+    if (w->model && strcmp(w->model, e->model) != 0 && !(e->flags & CAIRN_PLOG_DROPS))
         return 0;
     if (w->seen++ < w->skip)
         return 0;
@@ -320,7 +334,17 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
     cairn_buf_init(&b);
     char t[40];
     cairn_fmt_timestamp(t, sizeof t, e->time_us);
-    if (w->json) {
+    if (e->flags & CAIRN_PLOG_DROPS) {
+        /* The log's own marker: records refused at a full ring since the last marker. */
+        if (w->json) {
+            cairn_buf_puts(&b, "{\"time\":");
+            cairn_buf_put_json_string(&b, t, strlen(t));
+            cairn_buf_printf(&b, ",\"dropped\":%.0f}\n", e->score);
+        } else {
+            cairn_buf_printf(&b, "%s  -- %.0f records dropped here (the log's buffer was full)\n",
+                             t, e->score);
+        }
+    } else if (w->json) {
         cairn_buf_puts(&b, "{\"time\":");
         cairn_buf_put_json_string(&b, t, strlen(t));
         cairn_buf_puts(&b, ",\"request_id\":");
@@ -337,9 +361,10 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
         cairn_buf_put_json_string(&b, e->label, strlen(e->label));
         cairn_buf_puts(&b, ",\"latency_us\":");
         cairn_buf_put_double(&b, e->latency_us);
-        cairn_buf_printf(&b, ",\"shadow\":%s,\"batch\":%s,\"fields\":{",
+        cairn_buf_printf(&b, ",\"shadow\":%s,\"batch\":%s,\"rejected\":%s,\"fields\":{",
                          e->flags & CAIRN_PLOG_SHADOW ? "true" : "false",
-                         e->flags & CAIRN_PLOG_BATCH ? "true" : "false");
+                         e->flags & CAIRN_PLOG_BATCH ? "true" : "false",
+                         e->flags & CAIRN_PLOG_REJECTED ? "true" : "false");
         for (size_t i = 0; i < e->n_fields; i++) {
             if (i)
                 cairn_buf_putc(&b, ',');
@@ -351,7 +376,9 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
     } else {
         cairn_buf_printf(&b, "%s  %-20s %s@%d %-10s score %.6g %s%s\n", t, e->request_id, e->model,
                          e->version, e->alias[0] ? e->alias : "-", e->score, e->label,
-                         e->flags & CAIRN_PLOG_SHADOW ? " (shadow)" : "");
+                         e->flags & CAIRN_PLOG_SHADOW     ? " (shadow)"
+                         : e->flags & CAIRN_PLOG_REJECTED ? " (rejected by the contract)"
+                                                          : "");
     }
     if (b.failed || fwrite(b.data, 1, b.len, stdout) != b.len)
         w->failed = true;
@@ -362,7 +389,7 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
 static int count_visit(void *ctx, const cairn_plog_entry *e)
 {
     log_walk *w = ctx;
-    if (!w->model || strcmp(w->model, e->model) == 0)
+    if (!w->model || strcmp(w->model, e->model) == 0 || (e->flags & CAIRN_PLOG_DROPS))
         w->seen++;
     return 0;
 }

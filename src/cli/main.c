@@ -162,11 +162,16 @@ const cli_cmd cli_commands[] = {
      "through the server's own path: the contract's single-row validator, the transform, the "
      "model. Rows that break the contract are reported by line on stderr and skipped (the "
      "default) or stop the run (--on-error fail, exit 1). The predictions are CSV: row, score, "
-     "label. --log appends every scored row to the prediction log.",
+     "label. --log appends every scored row to the prediction log (refused rows too, flagged); "
+     "--time, --id and --entity take the logged time, request id and entity from columns, so "
+     "a backfill is monitored by its own dates and joins its labels.",
      {{"output", 'o', "FILE", "write the predictions here (default: stdout)", false},
       {"on-error", 0, "skip|fail", "skip invalid rows (default) or stop at the first", false},
       {"log", 0, NULL, "append the scored rows to the prediction log", false},
       {"log-dir", 0, "DIR", "prediction log directory (default: HOME/logs)", false},
+      {"time", 0, "COL", "with --log: the column giving each row's time (default: now)", false},
+      {"id", 0, "COL", "with --log: the column giving each row's request id (for labels)", false},
+      {"entity", 0, "COL", "with --log: the column giving each row's entity", false},
       {"format", 0, "csv|jsonl", "input format (default: by extension)", false},
       {"threads", 't', "N", "scoring threads (default: all cores)", false}},
      2, 2, cmd_predict},
@@ -202,6 +207,61 @@ const cli_cmd cli_commands[] = {
       {"limit", 'n', "N", "only the newest N records", false},
       {"log-dir", 0, "DIR", "the log directory (default: HOME/logs)", false}},
      0, 0, cmd_logs_show},
+    {"labels add", "FILE --key request_id|ENTITY --label COL [--time COL]",
+     "store delayed ground truth, to be joined with the prediction log",
+     "Each row of FILE (CSV or JSON Lines) is one label: --key request_id joins it to the logged "
+     "row with that request id; --key ENTITY (a column of entity ids) joins it to the latest "
+     "logged row of that entity at or before the label's --time (required then). A label whose "
+     "prediction is not logged yet is kept and joins later. A label already stored with the "
+     "same value is counted as a duplicate and not stored twice; with another value it "
+     "replaces the stored one (counted as changed). The file is stored in one transaction.",
+     {{"key", 'k', "request_id|COL", "what the label is about: request_id, or the entity column", false},
+      {"label", 'l', "COL", "the column with the true outcome", false},
+      {"time", 0, "COL", "the column with the outcome's time (ISO 8601 or epoch seconds)", false},
+      {"format", 0, "csv|jsonl", "input format (default: by extension)", false}},
+     1, 1, cmd_labels_add},
+    {"labels stats", "", "count the stored labels", NULL, {{0}}, 0, 0, cmd_labels_stats},
+    {"monitor", "NAME [--since T] [--until T] [--window 1h|1d|1mo] [--on-alert CMD]",
+     "drift, performance and serving health of a model from its prediction log",
+     "Reads the prediction log once (memory does not grow with the window), cuts it into "
+     "windows and compares each with the reference statistics of the version that scored it: "
+     "per feature PSI, Kolmogorov-Smirnov, chi-squared, Jensen-Shannon, missing-rate change and "
+     "unseen categories; the prediction's drift and positive rate; with labels (cairn labels "
+     "add) the task's metrics with bootstrap intervals and their drop against training; latency "
+     "percentiles, rejected rows, fallbacks, dropped records and damaged log segments. "
+     "Thresholds come from the flags, else the training spec's monitor: section, else the "
+     "defaults (PSI 0.1 warn, 0.2 alert). Exit 1 when anything alerts; --on-alert runs a shell "
+     "command with CAIRN_ALERT_* variables set. docs/monitor.md and docs/runbook.md.",
+     {{"since", 0, "T", "from this time: ISO 8601, epoch seconds, or a duration ago (7d)", false},
+      {"until", 0, "T", "up to this time (exclusive), same forms", false},
+      {"window", 'w', "DUR", "window length: 30m, 1h, 1d, 7d, 1mo (default: one window)", false},
+      {"psi-warn", 0, "X", "PSI warn level (default 0.1)", false},
+      {"psi-alert", 0, "X", "PSI alert level (default 0.2)", false},
+      {"ks-warn", 0, "X", "KS warn level (default 0.1)", false},
+      {"ks-alert", 0, "X", "KS alert level (default 0.2)", false},
+      {"perf-warn", 0, "X", "metric drop vs training that warns (default 0.02)", false},
+      {"perf-alert", 0, "X", "metric drop vs training that alerts (default 0.05)", false},
+      {"p99-alert-ms", 0, "MS", "p99 latency that alerts (default 50)", false},
+      {"min-rows", 0, "N", "smallest window judged on drift and performance (default 100)", false},
+      {"bootstrap", 0, "N", "resamples for metric intervals (default 200; 0: none)", false},
+      {"on-alert", 0, "CMD", "run this shell command when something alerts", false},
+      {"all", 'a', NULL, "list every feature of every window, not only the drifting ones", false},
+      {"log-dir", 0, "DIR", "the log directory (default: HOME/logs)", false}},
+     1, 1, cmd_monitor},
+    {"report", "RUN -o FILE | monitor NAME -o FILE",
+     "write a self-contained HTML report of a run or of a model's monitoring",
+     "cairn report RUN: metrics with intervals, ROC and precision-recall curves, reliability "
+     "diagram, slices, feature importance, confusion matrix, findings, verdict and lineage. "
+     "cairn report monitor NAME: per-feature reference and current histograms, drift, "
+     "performance and latency over time (takes the monitor's --since, --until and --window). "
+     "One HTML file with inline SVG and CSS: no scripts, no fonts or images from elsewhere.",
+     {{"output", 'o', "FILE", "the HTML file to write", false},
+      {"since", 0, "T", "monitor report: from this time", false},
+      {"until", 0, "T", "monitor report: up to this time", false},
+      {"window", 'w', "DUR", "monitor report: window length (default 1d)", false},
+      {"log-dir", 0, "DIR", "monitor report: the log directory (default: HOME/logs)", false},
+      {"threads", 't', "N", "run report: scoring threads (default: all cores)", false}},
+     1, 2, cmd_report},
 };
 const size_t cli_n_commands = CAIRN_ARRAY_LEN(cli_commands);
 

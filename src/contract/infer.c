@@ -10,9 +10,10 @@
  *    points, capped at 1 -- loose enough that a fresh batch of the same
  *    source passes, tight enough that a feed that starts dropping a field
  *    fails.
- *  - min/max for int64, float64 and timestamp columns, from the statistics
- *    when they match the column, else computed from it; not for PII columns
- *    (the contract file must not leak personal values).
+ *  - min/max for int64 and float64 columns and min for timestamps (a maximum
+ *    would refuse all later traffic), from the statistics when they match the
+ *    column, else computed from it; not for PII columns (the contract file
+ *    must not leak personal values).
  *  - domain for string columns with 1..max_domain distinct values present,
  *    sorted bytewise; not for key candidates (a new key is not an unknown
  *    category), not for PII columns, and not when a value is invalid UTF-8
@@ -222,9 +223,12 @@ static cairn_status infer_column(const cairn_column *fc, const cairn_colstats *c
         } else {
             column_range(fc, &mn, &mx);
         }
-        col->has_min = col->has_max = true;
+        col->has_min = true;
         col->min = mn;
-        col->max = mx;
+        /* Time moves on: a timestamp capped at the newest value of the sample would
+         * refuse every later request, so timestamps get a lower bound only. */
+        col->has_max = fc->type != CAIRN_TYPE_TIMESTAMP;
+        col->max = col->has_max ? mx : 0;
     }
 
     if (fc->type == CAIRN_TYPE_STRING) {

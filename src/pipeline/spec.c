@@ -804,6 +804,40 @@ static cairn_status parse_evaluation(reader *r, const node *v, cairn_spec *s)
     return CAIRN_OK;
 }
 
+const char *const cairn_spec_monitor_keys[CAIRN_SPEC_MONITOR_KEYS] = {
+    "psi_warn",      "psi_alert",      "ks_warn",       "ks_alert",       "js_warn",
+    "js_alert",      "missing_warn",   "missing_alert", "perf_warn",      "perf_alert",
+    "rejected_warn", "rejected_alert", "fallback_warn", "fallback_alert", "p99_warn_ms",
+    "p99_alert_ms",  "min_rows"};
+
+static cairn_status parse_monitor(reader *r, const node *v, cairn_spec *s)
+{
+    cairn_status st;
+    if (is_null(v))
+        return CAIRN_OK;
+    if ((st = want_map(r, v, "monitor")) ||
+        (st = check_keys(r, v, "in 'monitor'", cairn_spec_monitor_keys,
+                         CAIRN_SPEC_MONITOR_KEYS)))
+        return st;
+    for (size_t k = 0; k < CAIRN_SPEC_MONITOR_KEYS; k++) {
+        const node *x = map_get(v, cairn_spec_monitor_keys[k], NULL);
+        char what[64];
+        if (!x)
+            continue;
+        snprintf(what, sizeof what, "monitor.%s", cairn_spec_monitor_keys[k]);
+        if (strcmp(cairn_spec_monitor_keys[k], "min_rows") == 0) {
+            int64_t n;
+            if ((st = want_int(r, x, what, 0, INT64_C(1) << 50, &n)))
+                return st;
+            s->monitor[k] = (double)n;
+        } else if ((st = want_num(r, x, what, NUM_NONNEG, &s->monitor[k]))) {
+            return st;
+        }
+        s->has_monitor = true;
+    }
+    return CAIRN_OK;
+}
+
 static cairn_status parse_gates(reader *r, const node *v, cairn_spec *s)
 {
     static const char *const ops[] = {"min", "max", "min_delta", "max_delta"};
@@ -902,6 +936,8 @@ static void spec_defaults(cairn_spec *s)
     s->linear.tol = 1e-6;
     s->seed = 42;
     s->bootstrap = 1000;
+    for (size_t k = 0; k < CAIRN_SPEC_MONITOR_KEYS; k++)
+        s->monitor[k] = NAN;
     s->threshold_by = CAIRN_SPEC_THRESHOLD_MAX_F1;
 }
 
@@ -909,7 +945,7 @@ static cairn_status parse_top(reader *r, const node *root, cairn_spec *s)
 {
     static const char *const keys[] = {"name",  "data",     "label", "positive", "task",
                                        "entity", "time",    "split", "features", "model",
-                                       "seed",  "evaluation", "gates"};
+                                       "seed",  "evaluation", "gates", "monitor"};
     static const char *const tasks[] = {"binary", "regression", "multiclass"};
     cairn_status st;
     const node *k = NULL, *v;
@@ -1039,6 +1075,8 @@ static cairn_status parse_top(reader *r, const node *root, cairn_spec *s)
         }
     }
     if ((v = map_get(root, "gates", NULL)) && (st = parse_gates(r, v, s)))
+        return st;
+    if ((v = map_get(root, "monitor", NULL)) && (st = parse_monitor(r, v, s)))
         return st;
     return CAIRN_OK;
 }
@@ -1464,7 +1502,21 @@ void cairn_spec_to_json(const cairn_spec *s, cairn_buf *b)
         put_num(b, "value", g->value, true);
         cairn_buf_putc(b, '}');
     }
-    cairn_buf_printf(b, "],\"resolved\":%s}", s->resolved ? "true" : "false");
+    cairn_buf_putc(b, ']');
+    /* Only when given, so specs without it keep their canonical form. */
+    if (s->has_monitor) {
+        cairn_buf_puts(b, ",\"monitor\":{");
+        bool first = true;
+        for (size_t k = 0; k < CAIRN_SPEC_MONITOR_KEYS; k++) {
+            if (isnan(s->monitor[k]))
+                continue;
+            cairn_buf_printf(b, "%s\"%s\":", first ? "" : ",", cairn_spec_monitor_keys[k]);
+            cairn_buf_put_double(b, s->monitor[k]);
+            first = false;
+        }
+        cairn_buf_putc(b, '}');
+    }
+    cairn_buf_printf(b, ",\"resolved\":%s}", s->resolved ? "true" : "false");
 }
 
 void cairn_spec_free(cairn_spec *s)

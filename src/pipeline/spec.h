@@ -86,6 +86,11 @@ typedef struct cairn_spec_linear {
     double tol;                   /* > 0; default 1e-6 */
 } cairn_spec_linear;
 
+/* The keys of the spec's monitor: section, in this order. Levels are non-negative
+ * numbers; min_rows a whole number. */
+#define CAIRN_SPEC_MONITOR_KEYS 17
+extern const char *const cairn_spec_monitor_keys[CAIRN_SPEC_MONITOR_KEYS];
+
 typedef struct cairn_spec {
     char *source;                 /* the verbatim spec text (recorded with each run), NUL-terminated */
     size_t source_len;
@@ -126,6 +131,11 @@ typedef struct cairn_spec {
 
     cairn_spec_gate *gates;       /* in the order written */
     size_t n_gates;
+
+    /* monitor: thresholds for `cairn monitor` (cairn_spec_monitor_keys[i] names
+       monitor[i]); NaN: not given, the monitor's default applies. */
+    double monitor[CAIRN_SPEC_MONITOR_KEYS];
+    bool has_monitor;
 
     /* Positions of keys, for errors found later against the data. */
     cairn_spec_pos pos_doc, pos_label, pos_positive, pos_task, pos_entity, pos_time,

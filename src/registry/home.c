@@ -152,7 +152,24 @@ static const char schema_v3_sql[] =
     " name TEXT,"
     " added_at TEXT NOT NULL);";
 
-static const char *const schema_steps[] = {schema_v1_sql, schema_v2_sql, schema_v3_sql};
+/* Version 4: delayed ground truth (monitor/labels.c). A label is identified
+ * by (kind, key, ktime), ktime being the label's time for entity labels and 0
+ * for request labels; WITHOUT ROWID keeps the rows in that order, which is
+ * the order the monitor loads them in. */
+static const char schema_v4_sql[] =
+    "CREATE TABLE IF NOT EXISTS labels("
+    " kind TEXT NOT NULL CHECK (kind IN ('request', 'entity')),"
+    " key TEXT NOT NULL,"
+    " ktime INTEGER NOT NULL,"
+    " time_us INTEGER NOT NULL,"
+    " value TEXT NOT NULL,"
+    " added_at TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " PRIMARY KEY (kind, key, ktime)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS labels_by_added ON labels(added_at);";
+
+static const char *const schema_steps[] = {schema_v1_sql, schema_v2_sql, schema_v3_sql,
+                                           schema_v4_sql};
 _Static_assert(sizeof schema_steps / sizeof *schema_steps == CAIRN_HOME_SCHEMA_VERSION,
                "one schema step per schema version");
 

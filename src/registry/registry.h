@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#define CAIRN_HOME_SCHEMA_VERSION 3
+#define CAIRN_HOME_SCHEMA_VERSION 4 /* 4: labels (monitor/labels.h) */
 #define CAIRN_HOME_BUSY_TIMEOUT_MS 10000  /* wait this long for another writer's lock */
 #define CAIRN_HOME_TMP_MAX_AGE_S 600      /* objects/.tmp-* older than this are crash leftovers */
 #define CAIRN_HOME_CRASH_EXIT 70          /* exit status of the CAIRN_TEST_CRASH_AT hook */

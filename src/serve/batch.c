@@ -10,6 +10,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -67,6 +68,63 @@ static void row_fields(const cairn_frame *f, size_t i, cairn_field *out, char *t
     }
 }
 
+/* The log's time of row i from column c: timestamps as they are, numbers as epoch
+ * seconds, text as ISO 8601 (or epoch seconds); anything else (null, unreadable) falls
+ * back to the time of scoring. */
+static int64_t row_time(const cairn_column *c, size_t i)
+{
+    if (!c || !c->valid[i])
+        return cairn_now_us();
+    int64_t us;
+    switch (c->type) {
+    case CAIRN_TYPE_TIMESTAMP: return c->v.i64[i];
+    case CAIRN_TYPE_INT64: return c->v.i64[i] * 1000000;
+    case CAIRN_TYPE_FLOAT64:
+        return isfinite(c->v.f64[i]) ? (int64_t)llround(c->v.f64[i] * 1e6) : cairn_now_us();
+    case CAIRN_TYPE_STRING: {
+        const char *s = cairn_dict_str(&c->dict, c->v.codes[i]);
+        char *end;
+        double sec = strtod(s, &end);
+        if (end != s && *end == '\0' && isfinite(sec))
+            return (int64_t)llround(sec * 1e6);
+        return cairn_parse_timestamp(s, strlen(s), &us) ? us : cairn_now_us();
+    }
+    default: return cairn_now_us();
+    }
+}
+
+/* Row i of column c as text into out (cap bytes): "" for null. */
+static const char *row_text(const cairn_column *c, size_t i, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!c || !c->valid[i])
+        return out;
+    switch (c->type) {
+    case CAIRN_TYPE_STRING: return cairn_dict_str(&c->dict, c->v.codes[i]);
+    case CAIRN_TYPE_INT64: snprintf(out, cap, "%lld", (long long)c->v.i64[i]); break;
+    case CAIRN_TYPE_FLOAT64: snprintf(out, cap, "%.17g", c->v.f64[i]); break;
+    case CAIRN_TYPE_BOOL: snprintf(out, cap, "%s", c->v.b[i] ? "true" : "false"); break;
+    case CAIRN_TYPE_TIMESTAMP: cairn_fmt_timestamp(out, cap, c->v.i64[i]); break;
+    default: break;
+    }
+    return out;
+}
+
+/* Looks up an optional column by name: NULL name gives *out NULL. */
+static cairn_status find_col(const cairn_frame *f, const char *name, const char *path,
+                             const char *flag, const cairn_column **out, cairn_error *err)
+{
+    *out = NULL;
+    if (!name)
+        return CAIRN_OK;
+    long k = cairn_frame_find(f, name);
+    if (k < 0)
+        return cairn_error_set(err, CAIRN_EINPUT, path, "%s: the file has no column '%s'", flag,
+                               name);
+    *out = &f->cols[k];
+    return CAIRN_OK;
+}
+
 cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const cairn_batch_opts *o,
                                  cairn_batch_result *out, cairn_error *err)
 {
@@ -83,6 +141,13 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
     if ((st = cairn_read_path(path, fmt, &cfg, &f, err)) != CAIRN_OK)
         return st;
     size_t n = f->n_rows, nc = f->n_cols;
+    const cairn_column *time_c, *id_c, *entity_c;
+    if ((st = find_col(f, o->time_col, path, "--time", &time_c, err)) != CAIRN_OK ||
+        (st = find_col(f, o->id_col, path, "--id", &id_c, err)) != CAIRN_OK ||
+        (st = find_col(f, o->entity_col, path, "--entity", &entity_c, err)) != CAIRN_OK) {
+        cairn_frame_free(f);
+        return st;
+    }
     out->n_rows = n;
     out->preds = cairn_calloc(n ? n : 1, sizeof *out->preds);
     out->ok = cairn_calloc(n ? n : 1, 1);
@@ -135,23 +200,27 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
             row_fields(f, i, fields, ts);
             double t0 = omp_get_wtime();
             rs[i] = cairn_model_predict(m, fields, nc, (long)i, &out->preds[i], &per[i], NULL);
-            if (rs[i] == CAIRN_OK) {
+            bool ok = rs[i] == CAIRN_OK;
+            if (o->log && (ok || rs[i] == CAIRN_ECHECK || rs[i] == CAIRN_EINPUT)) {
+                char idb[64], enb[64];
+                cairn_plog_record rec = {
+                    .time_us = time_c ? row_time(time_c, i) : cairn_now_us(),
+                    .request_id = row_text(id_c, i, idb, sizeof idb),
+                    .entity = row_text(entity_c, i, enb, sizeof enb),
+                    .model = meta.name,
+                    .version = meta.version,
+                    .alias = "",
+                    .fields = fields,
+                    .n_fields = nc,
+                    .score = ok ? out->preds[i].score : NAN,
+                    .label = ok ? out->preds[i].label : NULL,
+                    .latency_us = ok ? (omp_get_wtime() - t0) * 1e6 : 0.0,
+                    .flags = CAIRN_PLOG_BATCH | (ok ? 0u : CAIRN_PLOG_REJECTED),
+                };
+                (void)cairn_plog_append(o->log, &rec);
+            }
+            if (ok) {
                 out->ok[i] = 1;
-                if (o->log) {
-                    cairn_plog_record rec = {
-                        .time_us = cairn_now_us(),
-                        .model = meta.name,
-                        .version = meta.version,
-                        .alias = "",
-                        .fields = fields,
-                        .n_fields = nc,
-                        .score = out->preds[i].score,
-                        .label = out->preds[i].label,
-                        .latency_us = (omp_get_wtime() - t0) * 1e6,
-                        .flags = CAIRN_PLOG_BATCH,
-                    };
-                    (void)cairn_plog_append(o->log, &rec);
-                }
             } else {
                 out->preds[i].score = NAN;
                 out->preds[i].label = NULL;

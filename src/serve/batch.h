@@ -14,6 +14,11 @@ typedef struct cairn_batch_opts {
     int threads;                  /* 0: all cores */
     cairn_plog *log;              /* --log: every scored row is appended (alias "", BATCH flag) */
     const char *format;           /* NULL/"auto", "csv", "jsonl" */
+    /* With --log: columns that give each logged row its time (timestamps, ISO 8601 text or
+     * epoch seconds; default: the time of scoring), request id and entity (default: none).
+     * A missing column is CAIRN_EINPUT. Refused rows are logged too, with the
+     * CAIRN_PLOG_REJECTED flag. */
+    const char *time_col, *id_col, *entity_col;
 } cairn_batch_opts;
 
 typedef struct cairn_batch_result {

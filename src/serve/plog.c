@@ -239,6 +239,7 @@ struct cairn_plog {
     uint64_t seg_size, seg_records;
     double seg_opened, last_sync;
     bool dirty;
+    uint64_t drops_marked;        /* dropped records already reported by a marker record */
 
     /* counters */
     _Atomic uint64_t c_appended, c_written, c_dropped, c_bytes, c_segments, c_fsyncs,
@@ -607,6 +608,48 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
     }
 }
 
+/* Records refused at the ring never reach a segment, so the log itself says how many
+ * were lost: once drops happened since the last marker, the writer appends a marker
+ * record (flag CAIRN_PLOG_DROPS, score = how many, no model) to the current segment.
+ * The monitor sums them; a crash before a marker loses only the count, never a record. */
+static void write_drop_marker(cairn_plog *l)
+{
+    uint64_t d = atomic_load(&l->c_dropped);
+    if (d <= l->drops_marked)
+        return;
+    cairn_plog_record r = {
+        .time_us = cairn_now_us(),
+        .model = "",
+        .alias = "",
+        .score = (double)(d - l->drops_marked),
+        .flags = CAIRN_PLOG_DROPS,
+    };
+    uint8_t buf[REC_HEADER_BYTES + 128];
+    size_t plen = payload_size(&r);
+    if (!plen || REC_HEADER_BYTES + plen > sizeof buf)
+        return;
+    encode_record(&r, plen, buf);
+    size_t n = REC_HEADER_BYTES + plen, off = 0;
+    if (l->seg_fd < 0 && !open_segment(l))
+        return;
+    while (off < n) {
+        ssize_t w = write(l->seg_fd, buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            note_errno(l, w < 0 ? errno : EIO, l->seg_name, "write failed");
+            close_segment(l);
+            return;
+        }
+        off += (size_t)w;
+    }
+    l->seg_size += n;
+    l->seg_records++;
+    l->dirty = true;
+    inc(&l->c_bytes, n);
+    l->drops_marked = d;
+}
+
 /* Compresses the uncompressed segments a previous run left behind (a crash, or a failed
  * compression); drops a .plog whose .zst already exists. */
 static void compress_leftovers(cairn_plog *l)
@@ -689,6 +732,7 @@ static void *writer_main(void *arg)
 
         if (avail > 0)
             drain(l, head, avail);
+        write_drop_marker(l);
         double now = cairn_mono_s();
         if (flush || stop || !l->dirty || l->seg_fd < 0 ||
             now - l->last_sync >= l->flush_seconds)

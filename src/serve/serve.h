@@ -116,6 +116,9 @@ typedef struct cairn_plog_record {
 
 #define CAIRN_PLOG_SHADOW 1u      /* scored in the shadow, not returned */
 #define CAIRN_PLOG_BATCH 2u       /* from cairn predict --log */
+#define CAIRN_PLOG_REJECTED 4u    /* refused by the contract: not scored (score NaN) */
+#define CAIRN_PLOG_DROPS 8u       /* written by the log itself: score = records dropped since
+                                     the previous such marker; no model, no fields */
 
 /* Opens (creates) the log and starts its writer thread. */
 cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_error *err);

@@ -707,6 +707,7 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
         }
         if (st == CAIRN_ECHECK || st == CAIRN_EINPUT) {
             invalid = true;
+            by[r] = NULL;   /* refused: logged as such below */
             if (st == CAIRN_EINPUT && !first_error) {
                 first_error = "a value cannot be read";
                 snprintf(first_where, sizeof first_where, "row %zu: %.80s (%.60s)", r, e.msg, e.where);
@@ -762,6 +763,14 @@ static enum MHD_Result handle_predict(cairn_server *s, struct MHD_Connection *c,
         }
         cairn_buf_puts(&b, "]}");
         ret = reply_json(s, c, rc, 422, &b);
+        /* The refused rows go to the log too (flagged, not scored), so the monitor can
+         * report the share of traffic the contract turns away. */
+        const cairn_prediction refused = {.score = NAN, .label = NULL, .class_index = -1};
+        for (size_t r = 0; r < rq.n_rows; r++)
+            if (!by[r])
+                log_row(s, l, alias, request_id, rq.entity, rq.fields + rq.row_start[r],
+                        rq.row_start[r + 1] - rq.row_start[r], &refused, 0.0,
+                        CAIRN_PLOG_REJECTED);
         goto done;
     }
     /* The reply, then the log (asynchronous: a copy into the ring). */

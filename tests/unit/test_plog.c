@@ -18,6 +18,7 @@
 #include "serve/serve.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -451,11 +452,20 @@ typedef struct multi_check {
     uint8_t **accepted;           /* expected set per thread (NULL: all) */
     uint64_t *next;               /* the next attempt index each thread may show */
     uint64_t total;
+    uint64_t marked_drops;        /* the sum of the log's drop markers */
 } multi_check;
 
 static int visit_multi(void *ctx, const cairn_plog_entry *e)
 {
     multi_check *c = ctx;
+    if (e->flags & CAIRN_PLOG_DROPS) {
+        /* The writer's own record: how many were dropped since the previous marker. */
+        assert_true(e->score >= 1 && e->score == floor(e->score));
+        assert_string_equal(e->model, "");
+        assert_int_equal(e->n_fields, 0);
+        c->marked_drops += (uint64_t)e->score;
+        return 0;
+    }
     int id;
     unsigned long long i;
     assert_int_equal(sscanf(e->request_id, "%d:%llu", &id, &i), 2);
@@ -564,6 +574,8 @@ static void test_tiny_ring_drops(void **state)
     assert_int_equal(cairn_plog_read(fx->home, visit_multi, &c, &st, NULL), CAIRN_OK);
     assert_int_equal(c.total, ok);
     assert_int_equal(st.bad_records, 0);
+    /* Every drop is reported by a marker in the log itself (for the monitor). */
+    assert_int_equal(c.marked_drops, dropped);
     for (int k = 0; k < 3; k++) {
         for (uint64_t i = next[k]; i < N; i++)
             assert_int_equal(acc[k][i], 0);
