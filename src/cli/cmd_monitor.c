@@ -70,9 +70,27 @@ static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
         (rc = num_opt(cmd, a, "min-rows", 0, 1e15, &min_rows)) ||
         (rc = num_opt(cmd, a, "bootstrap", 0, 100000, &boot)))
         return rc;
-    if (t->drift.psi_warn > t->drift.psi_alert || t->drift.ks_warn > t->drift.ks_alert ||
-        t->perf_warn > t->perf_alert)
-        return cli_usage_error(cmd, "a warn level must not be above its alert level");
+    /* A warn level above its alert level: refused when both came from flags; when one
+     * came from the spec, the flag wins and the other follows it. */
+    struct {
+        const char *warn, *alert;
+        double *w, *a;
+    } pairs[] = {{"psi-warn", "psi-alert", &t->drift.psi_warn, &t->drift.psi_alert},
+                 {"ks-warn", "ks-alert", &t->drift.ks_warn, &t->drift.ks_alert},
+                 {"perf-warn", "perf-alert", &t->perf_warn, &t->perf_alert}};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(pairs); i++) {
+        if (*pairs[i].w <= *pairs[i].a)
+            continue;
+        bool fw = cli_get(cmd, a, pairs[i].warn) != NULL,
+             fa = cli_get(cmd, a, pairs[i].alert) != NULL;
+        if (fw && fa)
+            return cli_usage_error(cmd, "--%s must not be above --%s", pairs[i].warn,
+                                   pairs[i].alert);
+        if (fa)
+            *pairs[i].w = *pairs[i].a;
+        else
+            *pairs[i].a = *pairs[i].w;
+    }
     if (t->latency_p99_warn_ms > t->latency_p99_alert_ms)
         t->latency_p99_warn_ms = t->latency_p99_alert_ms;
     t->min_rows = (uint64_t)min_rows;
@@ -186,9 +204,14 @@ static void print_human(const cairn_monitor_result *r, const cairn_monitor_opts 
                             "value", "threshold"};
         const bool right[] = {false, false, false, true, false, false, true, true};
         cli_table_init(&t, 8, hd, right);
-        size_t shown = all || r->n_alerts <= 40 ? r->n_alerts : 30;
-        for (size_t i = 0; i < shown; i++) {
+        /* Many alerts: at most 8 of each kind, so one kind cannot hide the others. */
+        bool cap = !all && r->n_alerts > 40;
+        size_t per_kind[CAIRN_ALERT_N_KINDS] = {0}, shown = 0;
+        for (size_t i = 0; i < r->n_alerts; i++) {
             const cairn_monitor_alert *x = &r->alerts[i];
+            if (cap && per_kind[x->kind]++ >= 8)
+                continue;
+            shown++;
             char win[40] = "-", ver[16] = "-", val[32], thr[32];
             if (x->group >= 0) {
                 fmt_window(o, &r->groups[x->group], win, sizeof win);
@@ -203,8 +226,9 @@ static void print_human(const cairn_monitor_result *r, const cairn_monitor_opts 
         cli_table_print(&t, stdout);
         cli_table_reset(&t);
         if (shown < r->n_alerts)
-            printf("... and %zu more below the first %zu (--all or --json lists every one)\n",
-                   r->n_alerts - shown, shown);
+            printf("... and %zu more (at most 8 of each kind are shown; --all or --json lists "
+                   "every one)\n",
+                   r->n_alerts - shown);
     }
     if (r->n_groups) {
         printf("\n");
@@ -308,7 +332,8 @@ static void print_human(const cairn_monitor_result *r, const cairn_monitor_opts 
 }
 
 /* Runs the --on-alert command with the summary in its environment. */
-static int run_hook(const char *command, const cairn_monitor_result *r, const char *json_path)
+static int run_hook(const char *command, const cairn_monitor_result *r, const char *json_path,
+                    bool to_stderr)
 {
     cairn_buf kinds, summary;
     cairn_buf_init(&kinds);
@@ -337,6 +362,8 @@ static int run_hook(const char *command, const cairn_monitor_result *r, const ch
         setenv("CAIRN_ALERT_SUMMARY", summary.data ? summary.data : "", 1);
         if (json_path)
             setenv("CAIRN_ALERT_JSON", json_path, 1);
+        if (to_stderr)   /* keep --json's standard output one document */
+            dup2(STDERR_FILENO, STDOUT_FILENO);
         execl("/bin/sh", "sh", "-c", command, (char *)NULL);
         _exit(127);
     }
@@ -367,7 +394,10 @@ int cmd_monitor(const cli_cmd *cmd, cli_args *a)
     cairn_buf json;
     cairn_buf_init(&json);
     cairn_error err = {0};
-    char json_path[] = "/tmp/cairn-alert-XXXXXX";
+    char json_path[4200];
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(json_path, sizeof json_path, "%s/cairn-alert-XXXXXX",
+             tmpdir && *tmpdir ? tmpdir : "/tmp");
     bool have_tmp = false;
     if ((rc = monitor_opts(cmd, a, h, &o)))
         goto done;
@@ -408,7 +438,7 @@ int cmd_monitor(const cli_cmd *cmd, cli_args *a)
                 close(fd);
             }
         }
-        run_hook(hook, &r, have_tmp ? json_path : NULL);
+        run_hook(hook, &r, have_tmp ? json_path : NULL, a->json);
     }
 done:
     if (have_tmp)

@@ -90,7 +90,7 @@ cairn_status cairn_monitor_parse_window(const char *s, int64_t *us, bool *months
         }
     }
     return cairn_error_set(err, CAIRN_EINVAL, "--window",
-                           "'%.40s': unknown unit (use s, m, h, d, w or mo)", s);
+                           "'%.40s': unknown unit (use s, m, h, d or w, or 1mo for calendar months)", s);
 }
 
 cairn_status cairn_monitor_parse_time(const char *s, const char *flag, int64_t now_us,
@@ -430,7 +430,10 @@ static void window_of(const cairn_monitor_opts *o, int64_t t, int64_t *start, in
     if (o->calendar_months) {
         month_bounds(t, start, end);
     } else if (o->window_us > 0) {
-        int64_t origin = o->since_us != INT64_MIN ? o->since_us : 0;
+        /* Aligned to the epoch (midnight UTC), whole weeks to a Monday (1970-01-05). */
+        int64_t origin = o->since_us != INT64_MIN                 ? o->since_us
+                         : o->window_us % (7 * 86400000000LL) == 0 ? 4 * 86400000000LL
+                                                                   : 0;
         int64_t d = t - origin;
         int64_t k = d >= 0 ? d / o->window_us : -((-d + o->window_us - 1) / o->window_us);
         *start = origin + k * o->window_us;
@@ -1104,10 +1107,20 @@ static cairn_status raise_alerts(walk *w)
             const char *stat;
             double val, lvl;
             drift_reason(&f->stats, &th->drift, f->severity, &stat, &val, &lvl);
-            st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val, lvl,
-                           "feature '%s' drifted in %s (v%d): %s %.3g >= %.3g (PSI %.3g, KS "
-                           "%.3g)",
-                           f->name, wname, g->version, stat, val, lvl, f->stats.psi, f->stats.ks);
+            if (f->kind == CAIRN_DRIFT_NUMBER)
+                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val,
+                               lvl,
+                               "feature '%s' drifted in %s (v%d): %s %.3g >= %.3g (PSI %.3g, KS "
+                               "%.3g)",
+                               f->name, wname, g->version, stat, val, lvl, f->stats.psi,
+                               f->stats.ks);
+            else
+                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val,
+                               lvl,
+                               "feature '%s' drifted in %s (v%d): %s %.3g >= %.3g (PSI %.3g, "
+                               "unseen categories %.1f%%)",
+                               f->name, wname, g->version, stat, val, lvl, f->stats.psi,
+                               100 * f->stats.unseen_share);
             g->severity = worse(g->severity, f->severity);
         }
         if (g->has_prediction && g->prediction.severity >= CAIRN_DRIFT_WARN && st == CAIRN_OK) {

@@ -12,12 +12,13 @@
  *
  * Streaming. Memory depends on the number of features, groups that are open
  * at once and labelled rows, never on the number of records: every group
- * holds fixed-size accumulators (drift.h) and a fixed latency histogram. A
- * group is closed (its statistics computed, accumulators freed) once a record
- * more than CAIRN_MONITOR_LATE_US past its window's end arrives; a record for
- * a closed window is counted in late_records and otherwise ignored. Labelled
- * rows keep (score, outcome) pairs until the end (8 bytes + a few per
- * labelled row).
+ * holds fixed-size accumulators (drift.h) and a fixed latency histogram. When
+ * more than 64 groups are open, those whose window ended more than
+ * max(CAIRN_MONITOR_LATE_US, the window length) before the newest record are
+ * closed (statistics computed, accumulators freed); a record for a closed
+ * window is counted in late_records and otherwise ignored. Labelled rows keep
+ * (score, outcome, correct) until the end: 24 bytes per labelled row, plus 24
+ * per stored entity label for the join.
  *
  * Alerts, each with a kind (the runbook, docs/runbook.md, has one section per
  * kind): feature_drift, prediction_drift, performance, labels (labelled share
