@@ -324,17 +324,15 @@ void cairn_drift_acc_add_missing(cairn_drift_acc *acc)
 }
 
 /* The number of entries of v[0..n) that are <= x (v increasing). */
+/* How many of the sorted v[0..n) are <= x. n is at most 21 here, so a branch-free count
+ * over the whole array (which the compiler vectorizes) beats a binary search, whose
+ * branches the processor cannot predict on real data. */
 static size_t count_le(const double *v, size_t n, double x)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += v[i] <= x;
+    return c;
 }
 
 cairn_status cairn_drift_acc_add_number(cairn_drift_acc *acc, double x, cairn_error *err)

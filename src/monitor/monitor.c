@@ -28,7 +28,7 @@
 #include <time.h>
 
 #define MAX_OPEN_GROUPS 64       /* beyond this, groups well past their window are closed */
-#define LAT_PER_OCTAVE 12.0      /* latency buckets: 12 per doubling, from 1 us */
+#define LAT_PER_OCTAVE 40.0      /* latency buckets: 40 per doubling (1.7%), 1 us to 33 s */
 
 /* ---- options --------------------------------------------------------------------------- */
 

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define CAIRN_MONITOR_LATE_US (300LL * 1000000LL)   /* 5 minutes of slack for closing */
-#define CAIRN_MONITOR_LAT_BUCKETS 256                /* latency histogram buckets */
+#define CAIRN_MONITOR_LAT_BUCKETS 1024               /* latency histogram buckets */
 #define CAIRN_MONITOR_MAX_METRICS 9
 
 typedef struct cairn_monitor_thresholds {
