@@ -58,7 +58,7 @@ static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
     if (st != CAIRN_OK && st != CAIRN_ENOTFOUND)
         return cli_fail(&err);
     cairn_monitor_thresholds *t = &o->th;
-    double min_rows = (double)t->min_rows, boot = o->n_boot;
+    double min_rows = (double)t->min_rows, boot = o->n_boot, threads = 0;
     int rc;
     if ((rc = num_opt(cmd, a, "psi-warn", 0, 1e9, &t->drift.psi_warn)) ||
         (rc = num_opt(cmd, a, "psi-alert", 0, 1e9, &t->drift.psi_alert)) ||
@@ -68,8 +68,10 @@ static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
         (rc = num_opt(cmd, a, "perf-alert", 0, 1e9, &t->perf_alert)) ||
         (rc = num_opt(cmd, a, "p99-alert-ms", 0, 1e9, &t->latency_p99_alert_ms)) ||
         (rc = num_opt(cmd, a, "min-rows", 0, 1e15, &min_rows)) ||
-        (rc = num_opt(cmd, a, "bootstrap", 0, 100000, &boot)))
+        (rc = num_opt(cmd, a, "bootstrap", 0, 100000, &boot)) ||
+        (rc = num_opt(cmd, a, "threads", 1, 1024, &threads)))
         return rc;
+    o->threads = (int)threads;
     /* A warn level above its alert level: refused when both came from flags; when one
      * came from the spec, the flag wins and the other follows it. */
     struct {

@@ -246,6 +246,7 @@ const cli_cmd cli_commands[] = {
       {"bootstrap", 0, "N", "resamples for metric intervals (default 200; 0: none)", false},
       {"on-alert", 0, "CMD", "run this shell command when something alerts", false},
       {"all", 'a', NULL, "list every feature of every window, not only the drifting ones", false},
+      {"threads", 't', "N", "log readers, one share of the segments each (default: all cores)", false},
       {"log-dir", 0, "DIR", "the log directory (default: HOME/logs)", false}},
      1, 1, cmd_monitor},
     {"report", "RUN -o FILE | monitor NAME -o FILE",

@@ -360,6 +360,30 @@ cairn_status cairn_drift_acc_add_number(cairn_drift_acc *acc, double x, cairn_er
     return CAIRN_OK;
 }
 
+cairn_status cairn_drift_acc_merge(cairn_drift_acc *dst, const cairn_drift_acc *src,
+                                   cairn_error *err)
+{
+    if (dst->ref->kind != src->ref->kind || dst->ref->n_bins != src->ref->n_bins ||
+        dst->n_ks_values != src->n_ks_values ||
+        memcmp(dst->ks_values, src->ks_values, dst->n_ks_values * sizeof *dst->ks_values) != 0)
+        return cairn_error_set(err, CAIRN_EINVAL, dst->ref->name,
+                               "accumulators of different references cannot be merged");
+    /* Non-missing counts before the merge, for the pooled mean and squares (Chan et al.). */
+    uint64_t na = dst->rows - dst->missing, nb = src->rows - src->missing;
+    if (nb > 0) {
+        double n = (double)(na + nb), d = src->mean - dst->mean;
+        dst->mean += d * (double)nb / n;
+        dst->m2 += src->m2 + d * d * (double)na * (double)nb / n;
+    }
+    dst->rows += src->rows;
+    dst->missing += src->missing;
+    for (size_t b = 0; b < CAIRN_DRIFT_MAX_BINS; b++)
+        dst->bins[b] += src->bins[b];
+    for (size_t c = 0; c < CAIRN_DRIFT_KS_CELLS; c++)
+        dst->ks_cells[c] += src->ks_cells[c];
+    return CAIRN_OK;
+}
+
 cairn_status cairn_drift_acc_add_category(cairn_drift_acc *acc, const char *s, size_t len,
                                           cairn_error *err)
 {

@@ -186,6 +186,12 @@ cairn_status cairn_drift_acc_add_bool(cairn_drift_acc *acc, int v, cairn_error *
 /* A missing value of either kind. */
 void cairn_drift_acc_add_missing(cairn_drift_acc *acc);
 
+/* Adds src's window to dst's (both for the same reference, e.g. two threads' shares of
+ * one window): counts add, mean and squares pool exactly up to rounding. Errors:
+ * CAIRN_EINVAL (different references). */
+cairn_status cairn_drift_acc_merge(cairn_drift_acc *dst, const cairn_drift_acc *src,
+                                   cairn_error *err);
+
 /* The statistics of one window (see the top of this file for definitions). */
 typedef struct cairn_drift_stats {
     uint64_t rows, missing;

@@ -21,13 +21,17 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_OPEN_GROUPS 64       /* beyond this, groups well past their window are closed */
+#define MAX_PARALLEL_GROUPS 256  /* a parallel pass keeps every group open, up to this many */
+#define MAX_THREADS 8
 #define LAT_PER_OCTAVE 40.0      /* latency buckets: 40 per doubling (1.7%), 1 us to 33 s */
 
 /* ---- options --------------------------------------------------------------------------- */
@@ -384,6 +388,11 @@ typedef struct walk {
     size_t n_labels;
     match *matches;               /* per label (entity labels only used) */
     uint64_t since_progress;
+    /* parallel passes: groups are never closed early, and a pass that would hold more
+       than MAX_PARALLEL_GROUPS gives up (overflow) for a sequential, streaming one */
+    bool parallel, overflow;
+    bool report_progress;
+    pthread_mutex_t *load_mu;     /* serialises artifact loads across threads */
 } walk;
 
 static cairn_status nomem(walk *w)
@@ -405,7 +414,12 @@ static vinfo *get_vinfo(walk *w, int version)
         return NULL;
     v->version = version;
     w->versions[w->n_versions++] = v;
-    if (vinfo_load(w->h, w->o->model, v, w->err) != CAIRN_OK) {
+    if (w->load_mu)
+        pthread_mutex_lock(w->load_mu);
+    cairn_status st = vinfo_load(w->h, w->o->model, v, w->err);
+    if (w->load_mu)
+        pthread_mutex_unlock(w->load_mu);
+    if (st != CAIRN_OK) {
         w->st = CAIRN_ENOMEM;
         return NULL;
     }
@@ -592,20 +606,28 @@ static cairn_status group_close(walk *w, group *g)
     return CAIRN_OK;
 }
 
+/* Room for one more group (and its slot in the open list). */
+static bool groups_reserve(walk *w)
+{
+    if (w->n_groups < w->cap_groups)
+        return true;
+    size_t cap = w->cap_groups ? 2 * w->cap_groups : 16;
+    group **ng = cairn_reallocarray(w->groups, cap, sizeof *ng);
+    if (ng)
+        w->groups = ng;
+    size_t *no = cairn_reallocarray(w->open, cap, sizeof *no);
+    if (no)
+        w->open = no;
+    if (!ng || !no)
+        return false;
+    w->cap_groups = cap;
+    return true;
+}
+
 static group *group_new(walk *w, int64_t start, int64_t end, vinfo *v, bool shadow)
 {
-    if (w->n_groups == w->cap_groups) {
-        size_t cap = w->cap_groups ? 2 * w->cap_groups : 16;
-        group **ng = cairn_reallocarray(w->groups, cap, sizeof *ng);
-        size_t *no = cairn_reallocarray(w->open, cap, sizeof *no);
-        if (ng)
-            w->groups = ng;
-        if (no)
-            w->open = no;
-        if (!ng || !no)
-            return NULL;
-        w->cap_groups = cap;
-    }
+    if (!groups_reserve(w))
+        return NULL;
     group *g = cairn_calloc(1, sizeof *g);
     if (!g)
         return NULL;
@@ -674,6 +696,10 @@ static group *find_group(walk *w, int64_t t, vinfo *v, bool shadow, uint32_t *gi
             return g;
         }
     }
+    if (w->parallel && w->n_groups >= MAX_PARALLEL_GROUPS) {
+        w->overflow = true;
+        return NULL;
+    }
     group *g = group_new(w, start, end, v, shadow);
     if (!g) {
         nomem(w);
@@ -681,7 +707,8 @@ static group *find_group(walk *w, int64_t t, vinfo *v, bool shadow, uint32_t *gi
     }
     *gi = (uint32_t)(w->n_groups - 1);
     w->last_hit = w->n_groups - 1;
-    close_old_groups(w);
+    if (!w->parallel)
+        close_old_groups(w);
     return g;
 }
 
@@ -780,7 +807,7 @@ static int visit(void *ctx, const cairn_plog_entry *e)
     cairn_monitor_result *res = w->res;
     const cairn_monitor_opts *o = w->o;
     res->records++;
-    if (o->progress && ++w->since_progress >= 250000) {
+    if (o->progress && w->report_progress && ++w->since_progress >= 250000) {
         w->since_progress = 0;
         o->progress(o->progress_ctx, res->records, res->segments);
     }
@@ -887,6 +914,299 @@ static int visit(void *ctx, const cairn_plog_entry *e)
     return 0;
 }
 
+/* ---- the pass: sequential, or one shard of the segments per thread ------------------------ */
+
+static void group_free(group *g)
+{
+    if (!g)
+        return;
+    cairn_free(g->accs);
+    cairn_free(g->pr.score);
+    cairn_free(g->pr.y);
+    cairn_free(g->pr.correct);
+    /* g->out is only filled when a group is closed, after the merge */
+    cairn_free(g);
+}
+
+/* Frees what a walk owns (groups, versions, matches); not the shared labels. */
+static void walk_release(walk *w)
+{
+    for (size_t i = 0; i < w->n_groups; i++)
+        group_free(w->groups[i]);
+    cairn_free(w->groups);
+    cairn_free(w->open);
+    for (size_t i = 0; i < w->n_versions; i++) {
+        vinfo_free(w->versions[i]);
+        cairn_free(w->versions[i]);
+    }
+    cairn_free(w->versions);
+    cairn_free(w->matches);
+    w->groups = NULL;
+    w->open = NULL;
+    w->versions = NULL;
+    w->matches = NULL;
+    w->n_groups = w->cap_groups = w->n_open = w->n_versions = 0;
+}
+
+typedef struct pass {
+    walk w;
+    cairn_monitor_result res;     /* this thread's counters */
+    const char *dir;
+    size_t shard, n_shards;
+    cairn_plog_read_stats stats;
+    cairn_error err;
+    cairn_status st;
+} pass;
+
+static void *pass_main(void *arg)
+{
+    pass *p = arg;
+    p->st = cairn_plog_read_shard(p->dir, p->shard, p->n_shards, visit, &p->w, &p->stats,
+                                  &p->err);
+    if (p->st == CAIRN_ENOTFOUND)
+        p->st = CAIRN_OK;   /* no log yet: nothing was scored */
+    if (p->st == CAIRN_OK)
+        p->st = p->w.st;
+    return NULL;
+}
+
+static void add_counters(cairn_monitor_result *to, const cairn_monitor_result *from)
+{
+    to->records += from->records;
+    to->model_records += from->model_records;
+    to->dropped_records += from->dropped_records;
+    to->late_records += from->late_records;
+    to->labels_joined += from->labels_joined;
+    if (from->first_us && (!to->first_us || from->first_us < to->first_us))
+        to->first_us = from->first_us;
+    if (from->last_us > to->last_us)
+        to->last_us = from->last_us;
+    if (from->last_label_us > to->last_label_us)
+        to->last_label_us = from->last_label_us;
+}
+
+static bool pairs_append(pairs *to, const pairs *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        if (!pairs_push(to, from->score[i], from->y[i], from->correct[i]))
+            return false;
+    return true;
+}
+
+/* Moves everything of walk b into walk a: versions, groups (merged where a has the same
+ * window, version and shadow flag), entity-label matches. b keeps the vinfos a already
+ * had (their references are what b's moved accumulators point to), so b is released
+ * only at the very end. */
+static cairn_status walk_merge(walk *a, walk *b)
+{
+    cairn_status st = CAIRN_OK;
+    uint32_t *remap = cairn_calloc(b->n_groups ? b->n_groups : 1, sizeof *remap);
+    if (!remap)
+        return nomem(a);
+    for (size_t i = 0; i < b->n_versions; i++) {
+        vinfo *vb = b->versions[i], *va = NULL;
+        for (size_t k = 0; k < a->n_versions; k++)
+            if (a->versions[k]->version == vb->version)
+                va = a->versions[k];
+        if (!va) {
+            vinfo **nv = cairn_reallocarray(a->versions, a->n_versions + 1, sizeof *nv);
+            if (!nv) {
+                st = nomem(a);
+                goto done;
+            }
+            a->versions = nv;
+            a->versions[a->n_versions++] = vb;
+            b->versions[i] = NULL;   /* now a's */
+            continue;
+        }
+        if (vb->info.rows) {
+            if (!va->info.rows || vb->info.first_us < va->info.first_us)
+                va->info.first_us = vb->info.first_us;
+            if (vb->info.last_us > va->info.last_us)
+                va->info.last_us = vb->info.last_us;
+            va->info.rows += vb->info.rows;
+        }
+    }
+    /* Compact b's version list (moved entries are NULL). */
+    size_t kept = 0;
+    for (size_t i = 0; i < b->n_versions; i++)
+        if (b->versions[i])
+            b->versions[kept++] = b->versions[i];
+    b->n_versions = kept;
+    for (size_t i = 0; i < b->n_groups; i++) {
+        group *gb = b->groups[i], *ga = NULL;
+        size_t at = 0;
+        for (size_t k = 0; k < a->n_groups && !ga; k++) {
+            group *g = a->groups[k];
+            if (g->start == gb->start && g->version == gb->version && g->shadow == gb->shadow) {
+                ga = g;
+                at = k;
+            }
+        }
+        if (!ga) {
+            if (!groups_reserve(a)) {
+                st = nomem(a);
+                goto done;
+            }
+            /* The group's vinfo: a's entry for its version (same artifact, same task). */
+            for (size_t k = 0; k < a->n_versions; k++)
+                if (a->versions[k]->version == gb->version)
+                    gb->v = a->versions[k];
+            a->open[a->n_open++] = a->n_groups;
+            remap[i] = (uint32_t)a->n_groups;
+            a->groups[a->n_groups++] = gb;
+            b->groups[i] = NULL;
+            continue;
+        }
+        remap[i] = (uint32_t)at;
+        ga->rows += gb->rows;
+        ga->rejected += gb->rejected;
+        ga->fallback += gb->fallback;
+        ga->positive += gb->positive;
+        for (int k = 0; k < CAIRN_MONITOR_LAT_BUCKETS; k++)
+            ga->lat[k] += gb->lat[k];
+        if (ga->accs && gb->accs) {
+            for (size_t k = 0; k < ga->v->refs.n_features && st == CAIRN_OK; k++)
+                st = cairn_drift_acc_merge(&ga->accs[k], &gb->accs[k], a->err);
+            if (st == CAIRN_OK && ga->v->refs.prediction)
+                st = cairn_drift_acc_merge(&ga->pred, &gb->pred, a->err);
+            if (st != CAIRN_OK)
+                goto done;
+        }
+        if (!pairs_append(&ga->pr, &gb->pr)) {
+            st = nomem(a);
+            goto done;
+        }
+    }
+    /* Entity labels: the latest record at or before each label, over both walks. */
+    for (size_t j = 0; j < a->n_labels && a->matches && b->matches; j++) {
+        const match *mb = &b->matches[j];
+        match *ma = &a->matches[j];
+        if (mb->tp != INT64_MIN && (ma->tp == INT64_MIN || mb->tp > ma->tp)) {
+            *ma = *mb;
+            ma->group = remap[mb->group];
+        }
+    }
+done:
+    cairn_free(remap);
+    return st;
+}
+
+static int thread_count(const cairn_monitor_opts *o)
+{
+    long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return (int)(n > MAX_THREADS ? MAX_THREADS : n);
+}
+
+static cairn_status walk_prepare(walk *w)
+{
+    if (w->n_labels) {
+        if (!(w->matches = cairn_calloc(w->n_labels, sizeof *w->matches)))
+            return nomem(w);
+        for (size_t j = 0; j < w->n_labels; j++)
+            w->matches[j].tp = INT64_MIN;
+    }
+    return CAIRN_OK;
+}
+
+/*
+ * Reads the log into *w (prepared: labels loaded). With several threads each reads
+ * its share of the segments into a walk of its own, and the walks are merged into *w;
+ * when a share holds too many groups for all to stay open, the parallel result is
+ * dropped and the log is read again on one thread, closing old groups as it goes.
+ * *extra receives the thread walks that must outlive the merge (freed by the caller).
+ */
+static cairn_status read_log(walk *w, const char *dir, cairn_monitor_result *out, pass **extra,
+                             int *n_extra)
+{
+    int n = thread_count(w->o);
+    cairn_status st = CAIRN_OK;
+    *extra = NULL;
+    *n_extra = 0;
+    if (n > 1) {
+        pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+        pass *ps = cairn_calloc((size_t)n, sizeof *ps);
+        pthread_t th[MAX_THREADS];
+        bool started[MAX_THREADS] = {false};
+        if (!ps)
+            return nomem(w);
+        for (int t = 0; t < n; t++) {
+            ps[t].w = *w;
+            ps[t].w.res = &ps[t].res;
+            ps[t].w.err = &ps[t].err;
+            ps[t].w.parallel = true;
+            ps[t].w.report_progress = t == 0;
+            ps[t].w.load_mu = &mu;
+            ps[t].w.matches = NULL;
+            ps[t].dir = dir;
+            ps[t].shard = (size_t)t;
+            ps[t].n_shards = (size_t)n;
+            if ((st = walk_prepare(&ps[t].w)) != CAIRN_OK)
+                break;
+        }
+        for (int t = 0; t < n && st == CAIRN_OK; t++)
+            started[t] = pthread_create(&th[t], NULL, pass_main, &ps[t]) == 0;
+        for (int t = 0; t < n; t++) {
+            if (started[t])
+                pthread_join(th[t], NULL);
+            else if (st == CAIRN_OK)
+                pass_main(&ps[t]);   /* no thread: read that share here */
+        }
+        bool overflow = false;
+        for (int t = 0; t < n && st == CAIRN_OK; t++) {
+            overflow = overflow || ps[t].w.overflow;
+            if (ps[t].st != CAIRN_OK && !ps[t].w.overflow) {
+                *w->err = ps[t].err;
+                st = ps[t].st;
+            }
+        }
+        if (st == CAIRN_OK && !overflow) {
+            /* Merge into thread 0's walk, then hand it over to *w. */
+            for (int t = 1; t < n && st == CAIRN_OK; t++)
+                st = walk_merge(&ps[0].w, &ps[t].w);
+            if (st == CAIRN_OK) {
+                for (int t = 0; t < n; t++) {
+                    add_counters(out, &ps[t].res);
+                    out->segments += ps[t].stats.segments;
+                    out->bad_records += ps[t].stats.bad_records;
+                }
+                walk base = *w;
+                *w = ps[0].w;
+                w->res = base.res;
+                w->err = base.err;
+                w->parallel = false;
+                w->load_mu = NULL;
+                memset(&ps[0].w, 0, sizeof ps[0].w);
+                *extra = ps;
+                *n_extra = n;
+                pthread_mutex_destroy(&mu);
+                return CAIRN_OK;
+            }
+        }
+        for (int t = 0; t < n; t++)
+            walk_release(&ps[t].w);
+        cairn_free(ps);
+        pthread_mutex_destroy(&mu);
+        if (st != CAIRN_OK)
+            return st;
+        /* overflow: read again, streaming */
+    }
+    if ((st = walk_prepare(w)) != CAIRN_OK)
+        return st;
+    w->report_progress = true;
+    cairn_plog_read_stats rs = {0};
+    st = cairn_plog_read(dir, visit, w, &rs, w->err);
+    out->segments = rs.segments;
+    out->bad_records = rs.bad_records;
+    if (st == CAIRN_ENOTFOUND)
+        st = CAIRN_OK;
+    if (st == CAIRN_OK)
+        st = w->st;
+    return st;
+}
+
 /* ---- metrics ----------------------------------------------------------------------------- */
 
 static double resample_mean(const void *ctx, const size_t *idx, size_t n)
@@ -904,6 +1224,45 @@ typedef struct metric_def {
     int ctx;                      /* 0 binary sample, 1 regression sample, 2 correct[] */
 } metric_def;
 
+typedef struct triple {
+    double score, y, correct;
+} triple;
+
+static int triple_cmp(const void *a, const void *b)
+{
+    const triple *x = a, *y = b;
+#define CMP_FIELD(f)                                                                           \
+    if (x->f != y->f) {                                                                        \
+        if (isnan(x->f) || isnan(y->f))                                                        \
+            return isnan(x->f) ? (isnan(y->f) ? 0 : 1) : -1;                                   \
+        return x->f < y->f ? -1 : 1;                                                           \
+    }
+    CMP_FIELD(score)
+    CMP_FIELD(y)
+    CMP_FIELD(correct)
+#undef CMP_FIELD
+    return 0;
+}
+
+/* Puts the labelled rows in a canonical order, so the bootstrap's resamples (and so the
+ * intervals) do not depend on the order the log was read in, or by how many threads. */
+static bool pairs_canonical(pairs *p)
+{
+    triple *t = cairn_malloc((p->n ? p->n : 1) * sizeof *t);
+    if (!t)
+        return false;
+    for (size_t i = 0; i < p->n; i++)
+        t[i] = (triple){p->score[i], p->y[i], p->correct[i]};
+    qsort(t, p->n, sizeof *t, triple_cmp);
+    for (size_t i = 0; i < p->n; i++) {
+        p->score[i] = t[i].score;
+        p->y[i] = t[i].y;
+        p->correct[i] = t[i].correct;
+    }
+    cairn_free(t);
+    return true;
+}
+
 static cairn_status group_metrics(walk *w, group *g)
 {
     cairn_monitor_group *o = &g->out;
@@ -912,6 +1271,8 @@ static cairn_status group_metrics(walk *w, group *g)
     o->labelled = p->n;
     if (!v || p->n == 0)
         return CAIRN_OK;
+    if (!pairs_canonical(p))
+        return nomem(w);
     static const metric_def binary[] = {{"auc", cairn_resample_auc, 0},
                                         {"logloss", cairn_resample_logloss, 0},
                                         {"brier", cairn_resample_brier, 0},
@@ -1274,6 +1635,8 @@ cairn_status cairn_monitor_run(cairn_home *h, const cairn_monitor_opts *o,
     double t0 = cairn_mono_s();
     walk w = {.h = h, .o = o, .res = out, .err = err, .last_hit = SIZE_MAX,
               .max_time = INT64_MIN};
+    pass *extra = NULL;
+    int n_extra = 0;
     cairn_status st;
     {
         cairn_model_version *vs = NULL;
@@ -1300,27 +1663,11 @@ cairn_status cairn_monitor_run(cairn_home *h, const cairn_monitor_opts *o,
         if (w.n_labels == 0) {
             cairn_labels_free(w.labels);
             w.labels = NULL;
-        } else {
-            if (!(w.matches = cairn_calloc(w.n_labels, sizeof *w.matches))) {
-                st = nomem(&w);
-                goto done;
-            }
-            for (size_t j = 0; j < w.n_labels; j++)
-                w.matches[j].tp = INT64_MIN;
         }
     }
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", o->log_dir ? o->log_dir : h->logs_dir);
-    cairn_plog_read_stats rs = {0};
-    st = cairn_plog_read(dir, visit, &w, &rs, err);
-    out->segments = rs.segments;
-    out->bad_records = rs.bad_records;
-    if (st == CAIRN_ENOTFOUND) {
-        st = CAIRN_OK;   /* no log yet: nothing was scored */
-    }
-    if (st == CAIRN_OK)
-        st = w.st;
-    if (st != CAIRN_OK)
+    if ((st = read_log(&w, dir, out, &extra, &n_extra)) != CAIRN_OK)
         goto done;
     /* Close what is still open. */
     for (size_t i = 0; i < w.n_groups && st == CAIRN_OK; i++)
@@ -1397,23 +1744,13 @@ cairn_status cairn_monitor_run(cairn_home *h, const cairn_monitor_opts *o,
         qsort(out->alerts, out->n_alerts, sizeof *out->alerts, alert_cmp);
     out->seconds = cairn_mono_s() - t0;
 done:
-    for (size_t i = 0; i < w.n_groups; i++) {
-        group *g = w.groups[i];
-        cairn_free(g->accs);
-        cairn_free(g->pr.score);
-        cairn_free(g->pr.y);
-        cairn_free(g->pr.correct);
-        group_out_reset(&g->out);
-        cairn_free(g);
-    }
-    cairn_free(w.groups);
-    cairn_free(w.open);
-    for (size_t i = 0; i < w.n_versions; i++) {
-        vinfo_free(w.versions[i]);
-        cairn_free(w.versions[i]);
-    }
-    cairn_free(w.versions);
-    cairn_free(w.matches);
+    for (size_t i = 0; i < w.n_groups; i++)
+        if (w.groups[i])
+            group_out_reset(&w.groups[i]->out);
+    walk_release(&w);
+    for (int t = 0; t < n_extra; t++)
+        walk_release(&extra[t].w);
+    cairn_free(extra);
     cairn_labels_free(w.labels);
     if (st != CAIRN_OK)
         cairn_monitor_result_reset(out);

@@ -68,6 +68,10 @@ typedef struct cairn_monitor_opts {
     int n_boot;                 /* bootstrap resamples for metric intervals: 200; 0: none */
     uint64_t seed;              /* bootstrap seed */
     bool no_labels;             /* skip the label join */
+    int threads;                /* readers, one share of the segments each; 0: all cores (at
+                                   most 8). A pass with more than 256 groups falls back to
+                                   one streaming reader. The result does not depend on it
+                                   (up to the rounding of pooled means). */
     /* Progress, called every few hundred thousand records (may be NULL). */
     void (*progress)(void *ctx, uint64_t records, uint64_t segments);
     void *progress_ctx;

@@ -1377,6 +1377,13 @@ static bool same_base(const seg_item *z, const seg_item *p)
 cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cairn_plog_entry *e),
                              void *ctx, cairn_plog_read_stats *stats, cairn_error *err)
 {
+    return cairn_plog_read_shard(dir, 0, 1, visit, ctx, stats, err);
+}
+
+cairn_status cairn_plog_read_shard(const char *dir, size_t shard, size_t n_shards,
+                                   int (*visit)(void *ctx, const cairn_plog_entry *e), void *ctx,
+                                   cairn_plog_read_stats *stats, cairn_error *err)
+{
     cairn_status st = CAIRN_OK;
     seg_item *items = NULL;
     size_t n = 0, cap = 0;
@@ -1413,10 +1420,15 @@ cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cair
     if (n)
         qsort(items, n, sizeof *items, seg_cmp);
     bool stopped = false;
+    size_t k = 0;   /* index among the segments actually read, for sharding */
+    if (n_shards == 0)
+        n_shards = 1;
     for (size_t i = 0; i < n && !stopped; i++) {
         /* NAME.plog next to NAME.plog.zst: a crash hit between the rename and the unlink of
          * a compression; both hold the same records. */
         if (!items[i].zst && i > 0 && items[i - 1].zst && same_base(&items[i - 1], &items[i]))
+            continue;
+        if (k++ % n_shards != shard)
             continue;
         st = read_segment(dir, items[i].name, &sc, &stopped, err);
         if (st != CAIRN_OK)

@@ -169,6 +169,13 @@ typedef struct cairn_plog_read_stats {
 cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cairn_plog_entry *e),
                              void *ctx, cairn_plog_read_stats *stats, cairn_error *err);
 
+/* The same over a share of the segments: those whose position in the ordered list is
+ * shard modulo n_shards (the stats count that share only). Threads reading shards 0..n-1
+ * together visit every record once. */
+cairn_status cairn_plog_read_shard(const char *dir, size_t shard, size_t n_shards,
+                                   int (*visit)(void *ctx, const cairn_plog_entry *e), void *ctx,
+                                   cairn_plog_read_stats *stats, cairn_error *err);
+
 /* Parses p[0..n) as the bytes of one uncompressed segment (file header, then records; an
  * empty buffer is an empty segment) and visits its good records like cairn_plog_read
  * (e->segment is ""). Adds to *stats (may be NULL). p is untrusted: any bytes are safe.

@@ -695,6 +695,53 @@ static void test_memory_independent(void **state)
     cairn_drift_refs_reset(&refs);
 }
 
+/* Two accumulators that split one stream, merged, equal one that saw it all: counts
+ * exactly, mean and deviation to rounding; different references refuse to merge. */
+static void test_merge(void **state)
+{
+    (void)state;
+    cairn_drift_refs refs;
+    small_refs(&refs);
+    const cairn_drift_ref *x = cairn_drift_refs_find(&refs, "x"), *c = cairn_drift_refs_find(&refs, "c");
+    cairn_drift_acc all, a, b, ca, cb;
+    cairn_drift_acc_init(&all, x);
+    cairn_drift_acc_init(&a, x);
+    cairn_drift_acc_init(&b, x);
+    cairn_drift_acc_init(&ca, c);
+    cairn_drift_acc_init(&cb, c);
+    uint64_t s = 11;
+    for (int i = 0; i < 50000; i++) {
+        double v = unif(&s) * 3000 - 800;
+        bool missing = i % 17 == 0;
+        cairn_drift_acc *half = (i * 7919) % 3 ? &a : &b;
+        if (missing) {
+            cairn_drift_acc_add_missing(&all);
+            cairn_drift_acc_add_missing(half);
+        } else {
+            feed_num(&all, v);
+            feed_num(half, v);
+        }
+        feed_cat(i % 2 ? &ca : &cb, i % 5 ? "b" : "zz");
+    }
+    assert_int_equal(cairn_drift_acc_merge(&a, &b, NULL), CAIRN_OK);
+    assert_int_equal(a.rows, all.rows);
+    assert_int_equal(a.missing, all.missing);
+    assert_memory_equal(a.bins, all.bins, sizeof a.bins);
+    assert_memory_equal(a.ks_cells, all.ks_cells, sizeof a.ks_cells);
+    cairn_drift_stats sa, sall;
+    cairn_drift_acc_stats(&a, &sa);
+    cairn_drift_acc_stats(&all, &sall);
+    assert_true(sa.psi == sall.psi && sa.ks == sall.ks && sa.js == sall.js);
+    assert_true(fabs(sa.mean - sall.mean) <= 1e-9 * fabs(sall.mean));
+    assert_true(fabs(sa.std - sall.std) <= 1e-9 * sall.std);
+    /* a number and a category accumulator are not the same reference */
+    cairn_error err = {0};
+    assert_int_equal(cairn_drift_acc_merge(&a, &ca, &err), CAIRN_EINVAL);
+    assert_int_equal(cairn_drift_acc_merge(&ca, &cb, NULL), CAIRN_OK);
+    assert_int_equal(ca.rows, 50000);
+    cairn_drift_refs_reset(&refs);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -799,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_categories_unseen_and_bool),
         cmocka_unit_test(test_missing_and_empty),
         cmocka_unit_test(test_memory_independent),
+        cmocka_unit_test(test_merge),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_alloc_failures),
         cmocka_unit_test(test_ks_bound_brute_force),
