@@ -68,6 +68,22 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((for
 /* Prints the help of one command. */
 void cli_print_help(const cli_cmd *cmd, FILE *out);
 
+/* Option values: an integer in lo..hi or a number in [lo, hi]; *out is left as it is
+ * when the option is absent. A bad value prints a usage error; returns its exit code
+ * (2), else 0. cli_opt_threads: --threads in 1..1024, 0 when absent. */
+int cli_opt_long(const cli_cmd *cmd, const cli_args *a, const char *name, long lo, long hi,
+                 long *out);
+int cli_opt_double(const cli_cmd *cmd, const cli_args *a, const char *name, double lo,
+                   double hi, double *out);
+int cli_opt_threads(const cli_cmd *cmd, const cli_args *a, int *out);
+
+/* The options `cairn monitor` and `cairn report monitor` share (cmd_monitor.c): --since,
+ * --until, --window (default_window_us when absent; 0 is one window), --log-dir, and the
+ * thresholds of the model's spec over the defaults. Returns 0 or the exit code. */
+struct cairn_monitor_opts;
+int cli_monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h, const char *model,
+                     int64_t default_window_us, struct cairn_monitor_opts *o);
+
 /* Opens the home named by --home / $CAIRN_HOME / ./.cairn. */
 int cli_open_home(const cli_args *a, cairn_home **out);
 

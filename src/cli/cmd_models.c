@@ -15,21 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int parse_threads(const cli_cmd *cmd, const cli_args *a, int *out)
-{
-    const char *t = cli_get(cmd, a, "threads");
-    *out = 0;
-    if (!t)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(t, &end, 10);
-    if (errno || end == t || *end || v < 1 || v > 1024)
-        return cli_usage_error(cmd, "--threads must be an integer in 1..1024, not '%s'", t);
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_version(const cli_cmd *cmd, const char *opt, const char *s, int *out)
 {
     char *end;
@@ -46,7 +31,7 @@ static int parse_version(const cli_cmd *cmd, const char *opt, const char *s, int
 int cmd_review(const cli_cmd *cmd, cli_args *a)
 {
     int threads, rc;
-    if ((rc = parse_threads(cmd, a, &threads)))
+    if ((rc = cli_opt_threads(cmd, a, &threads)))
         return rc;
     cairn_home *h = NULL;
     if ((rc = cli_open_home(a, &h)))
@@ -91,7 +76,7 @@ int cmd_promote(const cli_cmd *cmd, cli_args *a)
     int rc;
     cairn_promote_opts o;
     cairn_promote_opts_init(&o);
-    if ((rc = parse_threads(cmd, a, &o.threads)))
+    if ((rc = cli_opt_threads(cmd, a, &o.threads)))
         return rc;
     o.model = cli_get(cmd, a, "model");
     o.alias = cli_get(cmd, a, "alias");

@@ -16,31 +16,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int num_opt(const cli_cmd *cmd, const cli_args *a, const char *name, double lo, double hi,
-                   double *out)
-{
-    const char *s = cli_get(cmd, a, name);
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return cli_usage_error(cmd, "--%s must be a number in [%g, %g], not '%s'", name, lo, hi,
-                               s);
-    *out = v;
-    return 0;
-}
-
-/* Fills the monitor options from the flags; thresholds: defaults, the spec's monitor:
- * section, then the flags. Shared with `cairn report monitor` through the same flags. */
-static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
-                        cairn_monitor_opts *o)
+int cli_monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h, const char *model,
+                     int64_t default_window_us, cairn_monitor_opts *o)
 {
     cairn_error err = {0};
     cairn_monitor_opts_init(o);
-    o->model = a->pos[0];
+    o->model = model;
     o->log_dir = cli_get(cmd, a, "log-dir");
+    o->window_us = default_window_us;
     int64_t now = cairn_now_us();
     const char *s;
     if ((s = cli_get(cmd, a, "since")) &&
@@ -57,19 +40,28 @@ static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
     cairn_status st = cairn_monitor_thresholds_from_spec(h, o->model, &o->th, &err);
     if (st != CAIRN_OK && st != CAIRN_ENOTFOUND)
         return cli_fail(&err);
+    return 0;
+}
+
+/* `cairn monitor`'s options: the shared ones, then the threshold and reader flags. */
+static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
+                        cairn_monitor_opts *o)
+{
+    int rc = cli_monitor_opts(cmd, a, h, a->pos[0], 0, o);
+    if (rc)
+        return rc;
     cairn_monitor_thresholds *t = &o->th;
     double min_rows = (double)t->min_rows, boot = o->n_boot, threads = 0;
-    int rc;
-    if ((rc = num_opt(cmd, a, "psi-warn", 0, 1e9, &t->drift.psi_warn)) ||
-        (rc = num_opt(cmd, a, "psi-alert", 0, 1e9, &t->drift.psi_alert)) ||
-        (rc = num_opt(cmd, a, "ks-warn", 0, 1, &t->drift.ks_warn)) ||
-        (rc = num_opt(cmd, a, "ks-alert", 0, 1, &t->drift.ks_alert)) ||
-        (rc = num_opt(cmd, a, "perf-warn", 0, 1e9, &t->perf_warn)) ||
-        (rc = num_opt(cmd, a, "perf-alert", 0, 1e9, &t->perf_alert)) ||
-        (rc = num_opt(cmd, a, "p99-alert-ms", 0, 1e9, &t->latency_p99_alert_ms)) ||
-        (rc = num_opt(cmd, a, "min-rows", 0, 1e15, &min_rows)) ||
-        (rc = num_opt(cmd, a, "bootstrap", 0, 100000, &boot)) ||
-        (rc = num_opt(cmd, a, "threads", 1, 1024, &threads)))
+    if ((rc = cli_opt_double(cmd, a, "psi-warn", 0, 1e9, &t->drift.psi_warn)) ||
+        (rc = cli_opt_double(cmd, a, "psi-alert", 0, 1e9, &t->drift.psi_alert)) ||
+        (rc = cli_opt_double(cmd, a, "ks-warn", 0, 1, &t->drift.ks_warn)) ||
+        (rc = cli_opt_double(cmd, a, "ks-alert", 0, 1, &t->drift.ks_alert)) ||
+        (rc = cli_opt_double(cmd, a, "perf-warn", 0, 1e9, &t->perf_warn)) ||
+        (rc = cli_opt_double(cmd, a, "perf-alert", 0, 1e9, &t->perf_alert)) ||
+        (rc = cli_opt_double(cmd, a, "p99-alert-ms", 0, 1e9, &t->latency_p99_alert_ms)) ||
+        (rc = cli_opt_double(cmd, a, "min-rows", 0, 1e15, &min_rows)) ||
+        (rc = cli_opt_double(cmd, a, "bootstrap", 0, 100000, &boot)) ||
+        (rc = cli_opt_double(cmd, a, "threads", 1, 1024, &threads)))
         return rc;
     o->threads = (int)threads;
     /* A warn level above its alert level: refused when both came from flags; when one
@@ -160,14 +152,10 @@ static void fmt_num(char *out, size_t cap, double v, const char *fmt)
 }
 
 /* The headline metric of a group (the judged one), or NULL. */
-static const cairn_monitor_metric *headline(const cairn_monitor_group *g, const char *task)
+static const cairn_monitor_metric *headline(const cairn_monitor_group *g)
 {
-    const char *want = !task                            ? "auc"
-                       : strcmp(task, "regression") == 0 ? "rmse"
-                       : strcmp(task, "multiclass") == 0 ? "accuracy"
-                                                         : "auc";
     for (size_t k = 0; k < g->n_metrics; k++)
-        if (strcmp(g->metrics[k].name, want) == 0)
+        if (g->metrics[k].headline)
             return &g->metrics[k];
     return NULL;
 }
@@ -254,7 +242,7 @@ static void print_human(const cairn_monitor_result *r, const cairn_monitor_opts 
             fmt_num(fb, sizeof fb, g->rows ? 100.0 * (double)g->fallback / (double)g->rows : NAN,
                     "%.2f%%");
             cli_fmt_count(lab, sizeof lab, g->labelled);
-            const cairn_monitor_metric *m = headline(g, r->task);
+            const cairn_monitor_metric *m = headline(g);
             if (m && isfinite(m->lo))
                 snprintf(met, sizeof met, "%s %.3f [%.3f, %.3f]", m->name, m->value, m->lo,
                          m->hi);

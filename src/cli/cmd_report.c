@@ -12,51 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_threads(const cli_cmd *cmd, const cli_args *a, int *out)
-{
-    const char *t = cli_get(cmd, a, "threads");
-    *out = 0;
-    if (!t)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(t, &end, 10);
-    if (errno || end == t || *end || v < 1 || v > 1024)
-        return cli_usage_error(cmd, "--threads must be an integer in 1..1024, not '%s'", t);
-    *out = (int)v;
-    return 0;
-}
-
-/* The monitor options of `report monitor`: --since/--until/--window/--log-dir, thresholds
- * as `cairn monitor` takes them without flags (defaults, then the spec's monitor: section). */
-static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h, const char *model,
-                        cairn_monitor_opts *o)
-{
-    cairn_error err = {0};
-    cairn_monitor_opts_init(o);
-    o->model = model;
-    o->log_dir = cli_get(cmd, a, "log-dir");
-    o->window_us = 86400LL * 1000000LL;
-    o->calendar_months = false;
-    int64_t now = cairn_now_us();
-    const char *s;
-    if ((s = cli_get(cmd, a, "since")) &&
-        cairn_monitor_parse_time(s, "--since", now, &o->since_us, &err) != CAIRN_OK)
-        return cli_usage_error(cmd, "%s", err.msg);
-    if ((s = cli_get(cmd, a, "until")) &&
-        cairn_monitor_parse_time(s, "--until", now, &o->until_us, &err) != CAIRN_OK)
-        return cli_usage_error(cmd, "%s", err.msg);
-    if (o->since_us >= o->until_us)
-        return cli_usage_error(cmd, "--since must be before --until");
-    if ((s = cli_get(cmd, a, "window")) &&
-        cairn_monitor_parse_window(s, &o->window_us, &o->calendar_months, &err) != CAIRN_OK)
-        return cli_usage_error(cmd, "%s", err.msg);
-    cairn_status st = cairn_monitor_thresholds_from_spec(h, model, &o->th, &err);
-    if (st != CAIRN_OK && st != CAIRN_ENOTFOUND)
-        return cli_fail(&err);
-    return 0;
-}
-
 /* Writes the page and says so: "wrote FILE (N bytes)" or {"output":..,"bytes":..}. */
 static int write_page(const cli_args *a, const char *path, cairn_buf *page)
 {
@@ -100,7 +55,7 @@ int cmd_report(const cli_cmd *cmd, cli_args *a)
         return cli_usage_error(cmd, "--since, --until, --window and --log-dir are for "
                                     "`cairn report monitor`");
     int threads = 0, rc;
-    if ((rc = parse_threads(cmd, a, &threads)))
+    if ((rc = cli_opt_threads(cmd, a, &threads)))
         return rc;
     cairn_home *h = NULL;
     if ((rc = cli_open_home(a, &h)))
@@ -112,7 +67,7 @@ int cmd_report(const cli_cmd *cmd, cli_args *a)
         cairn_monitor_opts o;
         cairn_monitor_result res;
         cairn_monitor_result_init(&res);
-        if ((rc = monitor_opts(cmd, a, h, a->pos[1], &o)) == 0) {
+        if ((rc = cli_monitor_opts(cmd, a, h, a->pos[1], 86400LL * 1000000LL, &o)) == 0) {
             if (cairn_monitor_run(h, &o, &res, &err) != CAIRN_OK) {
                 rc = cli_fail(&err);
             } else {

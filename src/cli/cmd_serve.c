@@ -14,36 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_uint(const cli_cmd *cmd, const cli_args *a, const char *name, long lo, long hi,
-                      long *out)
-{
-    const char *s = cli_get(cmd, a, name);
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return cli_usage_error(cmd, "--%s must be an integer in %ld..%ld, not '%s'", name, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
-static int parse_real(const cli_cmd *cmd, const cli_args *a, const char *name, double lo,
-                      double hi, double *out)
-{
-    const char *s = cli_get(cmd, a, name);
-    if (!s)
-        return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return cli_usage_error(cmd, "--%s must be a number in [%g, %g], not '%s'", name, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
 int cmd_serve(const cli_cmd *cmd, cli_args *a)
 {
     cairn_server_opts o;
@@ -52,16 +22,16 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
          inflight = 0;
     double deadline = 0, poll = 0, flush = 0;
     int rc;
-    if ((rc = parse_uint(cmd, a, "port", 0, 65535, &port)) ||
-        (rc = parse_uint(cmd, a, "threads", 1, 1024, &threads)) ||
-        (rc = parse_uint(cmd, a, "max-rows", 1, 1000000, &max_rows)) ||
-        (rc = parse_uint(cmd, a, "max-body", 1024, 1L << 30, &max_body)) ||
-        (rc = parse_uint(cmd, a, "max-connections", 1, 1000000, &conn_limit)) ||
-        (rc = parse_uint(cmd, a, "timeout", 1, 3600, &timeout)) ||
-        (rc = parse_uint(cmd, a, "max-inflight", 1, 10000000, &inflight)) ||
-        (rc = parse_real(cmd, a, "deadline-ms", 0.1, 600000, &deadline)) ||
-        (rc = parse_real(cmd, a, "poll", 0.01, 3600, &poll)) ||
-        (rc = parse_real(cmd, a, "log-flush", 0.001, 3600, &flush)))
+    if ((rc = cli_opt_long(cmd, a, "port", 0, 65535, &port)) ||
+        (rc = cli_opt_long(cmd, a, "threads", 1, 1024, &threads)) ||
+        (rc = cli_opt_long(cmd, a, "max-rows", 1, 1000000, &max_rows)) ||
+        (rc = cli_opt_long(cmd, a, "max-body", 1024, 1L << 30, &max_body)) ||
+        (rc = cli_opt_long(cmd, a, "max-connections", 1, 1000000, &conn_limit)) ||
+        (rc = cli_opt_long(cmd, a, "timeout", 1, 3600, &timeout)) ||
+        (rc = cli_opt_long(cmd, a, "max-inflight", 1, 10000000, &inflight)) ||
+        (rc = cli_opt_double(cmd, a, "deadline-ms", 0.1, 600000, &deadline)) ||
+        (rc = cli_opt_double(cmd, a, "poll", 0.01, 3600, &poll)) ||
+        (rc = cli_opt_double(cmd, a, "log-flush", 0.001, 3600, &flush)))
         return rc;
     const char **models = NULL;
     int n_models = cli_get_all(cmd, a, "model", &models);
@@ -149,7 +119,7 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
         return cli_usage_error(cmd, "--format must be csv or jsonl, not '%s'", fmt);
     long threads = 0;
     int rc;
-    if ((rc = parse_uint(cmd, a, "threads", 1, 1024, &threads)))
+    if ((rc = cli_opt_long(cmd, a, "threads", 1, 1024, &threads)))
         return rc;
     const char *ref = a->pos[0], *path = a->pos[1];
     const char *outp = cli_get(cmd, a, "output");
@@ -398,7 +368,7 @@ int cmd_logs_show(const cli_cmd *cmd, cli_args *a)
 {
     long limit = 0;
     int rc;
-    if ((rc = parse_uint(cmd, a, "limit", 1, 1000000000L, &limit)))
+    if ((rc = cli_opt_long(cmd, a, "limit", 1, 1000000000L, &limit)))
         return rc;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/logs", cairn_home_resolve(a->home));

@@ -7,7 +7,9 @@
 #include <math.h>
 #include "registry/registry.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -254,4 +256,44 @@ void cli_fmt_count(char *out, size_t cap, uint64_t n)
         out[o++] = digits[i];
     }
     out[o] = '\0';
+}
+
+int cli_opt_long(const cli_cmd *cmd, const cli_args *a, const char *name, long lo, long hi,
+                 long *out)
+{
+    const char *s = cli_get(cmd, a, name);
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return cli_usage_error(cmd, "--%s must be an integer in %ld..%ld, not '%s'", name, lo,
+                               hi, s);
+    *out = v;
+    return 0;
+}
+
+int cli_opt_double(const cli_cmd *cmd, const cli_args *a, const char *name, double lo,
+                   double hi, double *out)
+{
+    const char *s = cli_get(cmd, a, name);
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return cli_usage_error(cmd, "--%s must be a number in [%g, %g], not '%s'", name, lo, hi,
+                               s);
+    *out = v;
+    return 0;
+}
+
+int cli_opt_threads(const cli_cmd *cmd, const cli_args *a, int *out)
+{
+    long t = 0;
+    int rc = cli_opt_long(cmd, a, "threads", 1, 1024, &t);
+    *out = (int)t;
+    return rc;
 }

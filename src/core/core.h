@@ -96,6 +96,11 @@ bool cairn_parse_bool(const char *s, size_t n, bool *out);
  * (without zone: UTC). Output: microseconds since the Unix epoch (UTC).
  */
 bool cairn_parse_timestamp(const char *s, size_t n, int64_t *out_us);
+/* A time as users write it in files and flags: a number is seconds since the epoch
+ * (integers exactly, fractions to the microsecond; at most 1e12 in magnitude), anything
+ * else must be ISO 8601 as above. A number is tried first, so a bare "20240301" means one
+ * thing only. */
+bool cairn_parse_time(const char *s, size_t n, int64_t *out_us);
 /* Formats microseconds since the epoch as "2024-03-01T12:30:45Z" (fraction when non-zero). */
 void cairn_fmt_timestamp(char *out, size_t cap, int64_t us);
 /* Now, in microseconds since the epoch, and as ISO 8601 UTC into out (>= 32 bytes). */

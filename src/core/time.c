@@ -8,6 +8,7 @@
 #include "core/core.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <time.h>
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -158,4 +159,24 @@ void cairn_now_iso(char *out, size_t cap)
 {
     int64_t us = cairn_now_us();
     cairn_fmt_timestamp(out, cap, us - us % 1000000);
+}
+
+bool cairn_parse_time(const char *s, size_t n, int64_t *out_us)
+{
+    const double max_s = 1e12;   /* about year 33658: microseconds stay far from the int64 limit */
+    int64_t secs;
+    double d;
+    if (cairn_parse_int64(s, n, &secs)) {
+        if (secs > (int64_t)max_s || secs < -(int64_t)max_s)
+            return false;
+        *out_us = secs * 1000000;
+        return true;
+    }
+    if (cairn_parse_double(s, n, &d)) {
+        if (!isfinite(d) || fabs(d) > max_s)
+            return false;
+        *out_us = (int64_t)llround(d * 1e6);
+        return true;
+    }
+    return cairn_parse_timestamp(s, n, out_us);
 }

@@ -29,13 +29,10 @@
 #include "data/reader.h"
 #include "registry/registry.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #define KEY_REQUEST "request_id"
-/* Epoch seconds beyond this (about year 33658) are refused: microseconds would near int64. */
-#define MAX_EPOCH_S 1e12
 
 struct cairn_labels {
     cairn_label *items;
@@ -106,32 +103,6 @@ static long record_line(const char *path, cairn_format fmt, size_t record)
 static long row_line(const char *path, cairn_format fmt, size_t row)
 {
     return record_line(path, fmt, fmt == CAIRN_FORMAT_CSV ? row + 1 : row);
-}
-
-/* ---- parsing a time ----------------------------------------------------------------------- */
-
-/*
- * A label's time: a number is seconds since the epoch (integers exactly,
- * fractions to the microsecond), anything else must be ISO 8601. A number
- * is tried first so that a bare "20240301" means one thing only.
- */
-static bool parse_time(const char *s, size_t n, int64_t *out_us)
-{
-    int64_t secs;
-    double d;
-    if (cairn_parse_int64(s, n, &secs)) {
-        if (secs > (int64_t)MAX_EPOCH_S || secs < -(int64_t)MAX_EPOCH_S)
-            return false;
-        *out_us = secs * 1000000;
-        return true;
-    }
-    if (cairn_parse_double(s, n, &d)) {
-        if (!isfinite(d) || fabs(d) > MAX_EPOCH_S)
-            return false;
-        *out_us = (int64_t)llround(d * 1e6);
-        return true;
-    }
-    return cairn_parse_timestamp(s, n, out_us);
 }
 
 /* ---- adding ------------------------------------------------------------------------------ */
@@ -320,7 +291,7 @@ cairn_status cairn_labels_add(cairn_home *h, const cairn_labels_add_opts *o,
             goto done;
         }
         int64_t time_us = 0;
-        if (ts && !parse_time(ts, time_len, &time_us)) {
+        if (ts && !cairn_parse_time(ts, time_len, &time_us)) {
             st = cairn_error_at(err, CAIRN_EINPUT, o->path, row_line(o->path, fmt, i), 0,
                                 "time \"%.*s\" in column '%s' is neither ISO 8601 nor seconds "
                                 "since the epoch", time_len > 64 ? 64 : (int)time_len, ts,

@@ -103,14 +103,10 @@ cairn_status cairn_monitor_parse_time(const char *s, const char *flag, int64_t n
     size_t n = s ? strlen(s) : 0;
     if (n == 0)
         return cairn_error_set(err, CAIRN_EINVAL, flag, "an empty time");
-    if (cairn_parse_timestamp(s, n, out))
+    if (cairn_parse_time(s, n, out))
         return CAIRN_OK;
     char *end;
     double x = strtod(s, &end);
-    if (end != s && *end == '\0' && isfinite(x) && fabs(x) < 1e13) {
-        *out = (int64_t)llround(x * 1e6);
-        return CAIRN_OK;
-    }
     int64_t us;
     bool months;
     cairn_error e = {0};
@@ -315,10 +311,10 @@ static long field_feature(vinfo *v, size_t i, const char *name)
         if (m)
             v->field_map = m;
         char **nm = m ? cairn_reallocarray(v->field_name, cap, sizeof *nm) : NULL;
-        if (!nm)
-            return cairn_drift_refs_find(&v->refs, name)
-                       ? (long)(cairn_drift_refs_find(&v->refs, name) - v->refs.features)
-                       : -1;
+        if (!nm) {   /* no room to cache: look it up each time */
+            const cairn_drift_ref *r = cairn_drift_refs_find(&v->refs, name);
+            return r ? (long)(r - v->refs.features) : -1;
+        }
         v->field_name = nm;
         for (size_t k = v->field_map_cap; k < cap; k++) {
             m[k] = -1;
@@ -1340,7 +1336,8 @@ static cairn_status group_metrics(walk *w, group *g)
                 m->drop = m->value - m->train;
         }
         m->severity = CAIRN_DRIFT_OK;
-        if (judge && strcmp(m->name, headline) == 0 && isfinite(m->drop)) {
+        m->headline = strcmp(m->name, headline) == 0;
+        if (judge && m->headline && isfinite(m->drop)) {
             if (m->drop >= w->o->th.perf_alert)
                 m->severity = CAIRN_DRIFT_ALERT;
             else if (m->drop >= w->o->th.perf_warn)

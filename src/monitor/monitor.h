@@ -119,8 +119,9 @@ typedef struct cairn_monitor_metric {
     double train;               /* the same metric at training time (test part); NaN if none */
     double drop;                /* how much worse than train (positive = worse), NaN if none */
     bool higher_is_better;
-    cairn_drift_severity severity;  /* judged for the headline metric only (auc for binary,
-                                       rmse for regression, accuracy for multiclass) */
+    bool headline;              /* the task's judged metric: auc for binary, rmse for
+                                   regression, accuracy for multiclass */
+    cairn_drift_severity severity;  /* judged for the headline metric only */
 } cairn_monitor_metric;
 
 typedef struct cairn_monitor_group {

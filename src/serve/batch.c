@@ -83,31 +83,19 @@ static int64_t row_time(const cairn_column *c, size_t i)
         return isfinite(c->v.f64[i]) ? (int64_t)llround(c->v.f64[i] * 1e6) : cairn_now_us();
     case CAIRN_TYPE_STRING: {
         const char *s = cairn_dict_str(&c->dict, c->v.codes[i]);
-        char *end;
-        double sec = strtod(s, &end);
-        if (end != s && *end == '\0' && isfinite(sec))
-            return (int64_t)llround(sec * 1e6);
-        return cairn_parse_timestamp(s, strlen(s), &us) ? us : cairn_now_us();
+        return cairn_parse_time(s, strlen(s), &us) ? us : cairn_now_us();
     }
     default: return cairn_now_us();
     }
 }
 
-/* Row i of column c as text into out (cap bytes): "" for null. */
-static const char *row_text(const cairn_column *c, size_t i, char *out, size_t cap)
+/* Row i of column c (NULL: none) as text, in b (reused from row to row); "" for null. */
+static const char *row_text(const cairn_column *c, size_t i, cairn_buf *b)
 {
-    out[0] = '\0';
-    if (!c || !c->valid[i])
-        return out;
-    switch (c->type) {
-    case CAIRN_TYPE_STRING: return cairn_dict_str(&c->dict, c->v.codes[i]);
-    case CAIRN_TYPE_INT64: snprintf(out, cap, "%lld", (long long)c->v.i64[i]); break;
-    case CAIRN_TYPE_FLOAT64: snprintf(out, cap, "%.17g", c->v.f64[i]); break;
-    case CAIRN_TYPE_BOOL: snprintf(out, cap, "%s", c->v.b[i] ? "true" : "false"); break;
-    case CAIRN_TYPE_TIMESTAMP: cairn_fmt_timestamp(out, cap, c->v.i64[i]); break;
-    default: break;
-    }
-    return out;
+    b->len = 0;
+    if (c)
+        cairn_column_value_text(c, i, b);
+    return b->len && !b->failed ? b->data : "";
 }
 
 /* Looks up an optional column by name: NULL name gives *out NULL. */
@@ -186,6 +174,9 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
     {
         cairn_field *fields = cairn_calloc(nc ? nc : 1, sizeof *fields);
         char *ts = cairn_malloc(40 * (nc ? nc : 1));
+        cairn_buf idb, enb;   /* the logged request id and entity of a row */
+        cairn_buf_init(&idb);
+        cairn_buf_init(&enb);
         if (!fields || !ts) {
 #pragma omp atomic write
             oom = true;
@@ -202,11 +193,10 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
             rs[i] = cairn_model_predict(m, fields, nc, (long)i, &out->preds[i], &per[i], NULL);
             bool ok = rs[i] == CAIRN_OK;
             if (o->log && (ok || rs[i] == CAIRN_ECHECK || rs[i] == CAIRN_EINPUT)) {
-                char idb[64], enb[64];
                 cairn_plog_record rec = {
                     .time_us = time_c ? row_time(time_c, i) : cairn_now_us(),
-                    .request_id = row_text(id_c, i, idb, sizeof idb),
-                    .entity = row_text(entity_c, i, enb, sizeof enb),
+                    .request_id = row_text(id_c, i, &idb),
+                    .entity = row_text(entity_c, i, &enb),
                     .model = meta.name,
                     .version = meta.version,
                     .alias = "",
@@ -230,6 +220,8 @@ cairn_status cairn_batch_predict(const cairn_model *m, const char *path, const c
                 }
             }
         }
+        cairn_buf_reset(&idb);
+        cairn_buf_reset(&enb);
         cairn_free(fields);
         cairn_free(ts);
     }
