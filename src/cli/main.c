@@ -5,6 +5,7 @@
  * drift apart; a test checks docs/cli.md is current.
  */
 #include "cli/cli.h"
+#include "learn/linear.h"
 
 #include <string.h>
 
@@ -438,6 +439,7 @@ int main(int argc, char **argv)
 {
     static cli_args args; /* large; zero-initialised */
     int i = 1;
+    cairn_blas_idle();
     /* Global options before the command. */
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "--version") == 0) {

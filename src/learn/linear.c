@@ -24,6 +24,15 @@
 #define ARMIJO_C1 1e-4
 #define HEADER_BYTES 40u
 
+/* Exported by the pthread build of OpenBLAS only, hence weak: NULL elsewhere. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+void cairn_blas_idle(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
 void cairn_linear_opts_init(cairn_linear_opts *o)
 {
     o->l2 = 1.0;

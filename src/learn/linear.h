@@ -72,6 +72,13 @@ typedef struct cairn_linear_opts {
 
 void cairn_linear_opts_init(cairn_linear_opts *o);
 
+/* Puts OpenBLAS's thread pool to rest. The pthread build of OpenBLAS starts its worker
+ * threads when the library is loaded, and they busy-wait (sched_yield) for about
+ * 2^28 cycles before they sleep: a tenth of a second of CPU taken from every short
+ * command, most of which never call BLAS. The next BLAS call that wants threads starts
+ * them again. A no-op with an OpenBLAS build that has no such pool. */
+void cairn_blas_idle(void);
+
 /*
  * Fits a linear model. x: n x d row-major (borrowed); y: n labels (binary:
  * 0 or 1; multiclass: integers 0 .. n_classes-1 stored as doubles;

@@ -360,6 +360,129 @@ cairn_status cairn_drift_acc_add_number(cairn_drift_acc *acc, double x, cairn_er
     return CAIRN_OK;
 }
 
+void cairn_drift_acc_add_missing_n(cairn_drift_acc *acc, uint64_t n)
+{
+    acc->rows += n;
+    acc->missing += n;
+}
+
+/* Pools a run of nb values with mean mb and squares m2b into acc (Chan et al.); acc's
+ * non-missing count does not include them yet. */
+static void pool(cairn_drift_acc *acc, uint64_t na, uint64_t nb, double mb, double m2b)
+{
+    if (nb == 0)
+        return;
+    double n = (double)(na + nb), d = mb - acc->mean;
+    acc->mean += d * (double)nb / n;
+    acc->m2 += m2b + d * d * (double)na * (double)nb / n;
+}
+
+/* The breakpoints of a number accumulator's two counts (PSI bins, KS cells), merged: a
+ * value's place among them decides both its bin and its KS cell, so one search per
+ * value serves both. 32 slots, the unused ones +inf, for a fixed-depth search. */
+enum { MERGED = 32 };
+typedef struct merged {
+    double u[MERGED];             /* strictly increasing, then +inf */
+    double below[MERGED + 1];     /* per j: u[j-1] (j = 0: -inf) */
+    size_t nu;
+    uint8_t edges_le[MERGED + 1]; /* per j: edges <= u[j-1] (j = 0: none) */
+    uint8_t ks_le[MERGED + 1];    /* per j: KS values <= u[j-1] */
+    bool is_ks[MERGED + 1];       /* per j >= 1: u[j-1] is a KS value */
+} merged;
+
+static void merged_init(merged *m, const cairn_drift_acc *acc)
+{
+    const cairn_drift_ref *r = acc->ref;
+    size_t a = 0, b = 0, ne = r->n_bins > 0 ? r->n_edges : 0;
+    m->nu = 0;
+    while (a < ne || b < acc->n_ks_values) {
+        double v = b >= acc->n_ks_values || (a < ne && r->edges[a] <= acc->ks_values[b])
+                       ? r->edges[a]
+                       : acc->ks_values[b];
+        while (a < ne && r->edges[a] == v)
+            a++;
+        bool ks = false;
+        while (b < acc->n_ks_values && acc->ks_values[b] == v) {
+            b++;
+            ks = true;
+        }
+        m->u[m->nu++] = v;
+        m->edges_le[m->nu] = (uint8_t)a;
+        m->ks_le[m->nu] = (uint8_t)b;
+        m->is_ks[m->nu] = ks;
+    }
+    m->edges_le[0] = m->ks_le[0] = 0;
+    m->is_ks[0] = false;
+    for (size_t j = m->nu; j < MERGED; j++)
+        m->u[j] = INFINITY;
+    m->below[0] = -INFINITY;
+    for (size_t j = 1; j <= MERGED; j++)
+        m->below[j] = m->u[j - 1];
+}
+
+cairn_status cairn_drift_acc_add_numbers(cairn_drift_acc *acc, const double *x, size_t n,
+                                         cairn_error *err)
+{
+    const cairn_drift_ref *r = acc->ref;
+    if (r->kind != CAIRN_DRIFT_NUMBER)
+        return cairn_error_set(err, CAIRN_EINVAL, r->name, "a number for a category feature");
+    merged m;
+    merged_init(&m, acc);
+    /* cells[2j]: u[j-1] < x < u[j]; cells[2j-1]: x == u[j-1]. */
+    uint64_t cells[2 * MERGED + 1] = {0};
+    /* Runs of at most 512 values: a two-pass mean and sum of squares per run (no division
+     * per value, unlike Welford's update), pooled into the running ones. */
+    enum { RUN = 512 };
+    for (size_t at = 0; at < n; at += RUN) {
+        size_t len = n - at < RUN ? n - at : RUN;
+        const double *v = x + at;
+        uint64_t good = 0;
+        double sum = 0;
+        for (size_t i = 0; i < len; i++) {
+            double xi = v[i];
+            if (!isfinite(xi))
+                continue;
+            good++;
+            sum += xi;
+            /* j = how many breakpoints are <= xi: a branch-free binary search (the
+             * padding makes 32 entries, of which at most 30 are finite). */
+            const double *u = m.u;
+            size_t j = (size_t)(u[15] <= xi) << 4;
+            j += (size_t)(u[j + 7] <= xi) << 3;
+            j += (size_t)(u[j + 3] <= xi) << 2;
+            j += (size_t)(u[j + 1] <= xi) << 1;
+            j += (size_t)(u[j] <= xi);
+            cells[2 * j - (size_t)(m.below[j] == xi)]++;
+        }
+        uint64_t na = acc->rows - acc->missing;
+        acc->rows += len;
+        acc->missing += len - good;
+        if (!good)
+            continue;
+        double mean = sum / (double)good, m2 = 0;
+        for (size_t i = 0; i < len; i++)
+            if (isfinite(v[i]))
+                m2 += (v[i] - mean) * (v[i] - mean);
+        pool(acc, na, good, mean, m2);
+    }
+    for (size_t j = 0; j <= m.nu; j++) {
+        size_t k = m.ks_le[j];
+        if (cells[2 * j]) {   /* strictly between breakpoints: above every KS value <= it */
+            if (r->n_bins > 0)
+                acc->bins[m.edges_le[j]] += cells[2 * j];
+            if (acc->n_ks_values > 0)
+                acc->ks_cells[2 * k] += cells[2 * j];
+        }
+        if (j > 0 && cells[2 * j - 1]) {   /* equal to u[j-1] */
+            if (r->n_bins > 0)
+                acc->bins[m.edges_le[j]] += cells[2 * j - 1];
+            if (acc->n_ks_values > 0)
+                acc->ks_cells[m.is_ks[j] ? 2 * k - 1 : 2 * k] += cells[2 * j - 1];
+        }
+    }
+    return CAIRN_OK;
+}
+
 cairn_status cairn_drift_acc_merge(cairn_drift_acc *dst, const cairn_drift_acc *src,
                                    cairn_error *err)
 {
@@ -369,12 +492,7 @@ cairn_status cairn_drift_acc_merge(cairn_drift_acc *dst, const cairn_drift_acc *
         return cairn_error_set(err, CAIRN_EINVAL, dst->ref->name,
                                "accumulators of different references cannot be merged");
     /* Non-missing counts before the merge, for the pooled mean and squares (Chan et al.). */
-    uint64_t na = dst->rows - dst->missing, nb = src->rows - src->missing;
-    if (nb > 0) {
-        double n = (double)(na + nb), d = src->mean - dst->mean;
-        dst->mean += d * (double)nb / n;
-        dst->m2 += src->m2 + d * d * (double)na * (double)nb / n;
-    }
+    pool(dst, dst->rows - dst->missing, src->rows - src->missing, src->mean, src->m2);
     dst->rows += src->rows;
     dst->missing += src->missing;
     for (size_t b = 0; b < CAIRN_DRIFT_MAX_BINS; b++)
@@ -397,7 +515,8 @@ cairn_status cairn_drift_acc_add_category(cairn_drift_acc *acc, const char *s, s
     acc->rows++;
     size_t b = r->n_categories;      /* "other" unless listed */
     for (size_t i = 0; i < r->n_categories; i++)
-        if (r->category_lens[i] == len && memcmp(r->categories[i], s, len) == 0) {
+        if (r->category_lens[i] == len &&
+            (len == 0 || (r->categories[i][0] == s[0] && memcmp(r->categories[i], s, len) == 0))) {
             b = i;
             break;
         }

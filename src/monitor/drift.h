@@ -185,6 +185,13 @@ cairn_status cairn_drift_acc_add_category(cairn_drift_acc *acc, const char *s, s
 cairn_status cairn_drift_acc_add_bool(cairn_drift_acc *acc, int v, cairn_error *err);
 /* A missing value of either kind. */
 void cairn_drift_acc_add_missing(cairn_drift_acc *acc);
+/* n missing values. */
+void cairn_drift_acc_add_missing_n(cairn_drift_acc *acc, uint64_t n);
+/* x[0..n) fed as numbers, counted exactly as n calls of cairn_drift_acc_add_number
+ * would count them; mean and squares agree up to rounding (each run of values is
+ * summed on its own, then pooled). Same errors. */
+cairn_status cairn_drift_acc_add_numbers(cairn_drift_acc *acc, const double *x, size_t n,
+                                         cairn_error *err);
 
 /* Adds src's window to dst's (both for the same reference, e.g. two threads' shares of
  * one window): counts add, mean and squares pool exactly up to rounding. Errors:

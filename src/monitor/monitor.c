@@ -797,33 +797,56 @@ static void feed_field(cairn_drift_acc *acc, const cairn_field *f)
     }
 }
 
-static int visit(void *ctx, const cairn_plog_entry *e)
+/* The prediction of a record that group g counts (its version usable). */
+static void feed_prediction(group *g, double score, const char *label)
 {
-    walk *w = ctx;
+    const cairn_drift_ref *r = g->v->refs.prediction;
+    if (!r)
+        return;
+    if (r->kind == CAIRN_DRIFT_NUMBER)
+        (void)cairn_drift_acc_add_number(&g->pred, score, NULL);
+    else if (label[0])
+        (void)cairn_drift_acc_add_category(&g->pred, label, strlen(label), NULL);
+    else
+        cairn_drift_acc_add_missing(&g->pred);
+}
+
+/*
+ * What a record brings apart from its fields and prediction: counters, its group, the
+ * latency and positive-label counts, and the label joins. Returns the group whose
+ * accumulators the record's fields and prediction go to, or NULL when they go nowhere
+ * (outside the window, another model, a drop marker, rejected, late, a version without
+ * references); *stop on error.
+ */
+static group *record_head(walk *w, const cairn_plog_entry *e, bool *stop)
+{
     cairn_monitor_result *res = w->res;
     const cairn_monitor_opts *o = w->o;
+    *stop = false;
     res->records++;
     if (o->progress && w->report_progress && ++w->since_progress >= 250000) {
         w->since_progress = 0;
         o->progress(o->progress_ctx, res->records, res->segments);
     }
     if (e->time_us < o->since_us || e->time_us >= o->until_us)
-        return 0;
+        return NULL;
     if (e->flags & CAIRN_PLOG_DROPS) {
         if (isfinite(e->score) && e->score > 0)
             res->dropped_records += (uint64_t)e->score;
-        return 0;
+        return NULL;
     }
     if (strcmp(e->model, o->model) != 0)
-        return 0;
+        return NULL;
     res->model_records++;
     if (!res->first_us || e->time_us < res->first_us)
         res->first_us = e->time_us;
     if (e->time_us > res->last_us)
         res->last_us = e->time_us;
     vinfo *v = get_vinfo(w, e->version);
-    if (!v)
-        return 1;
+    if (!v) {
+        *stop = true;
+        return NULL;
+    }
     if (!v->info.rows || e->time_us < v->info.first_us)
         v->info.first_us = e->time_us;
     if (e->time_us > v->info.last_us)
@@ -834,17 +857,17 @@ static int visit(void *ctx, const cairn_plog_entry *e)
         w->max_time = e->time_us;
     uint32_t gi;
     group *g = find_group(w, e->time_us, v, shadow, &gi);
-    if (!g)
-        return 1;
-    if (w->st != CAIRN_OK)
-        return 1;
+    if (!g || w->st != CAIRN_OK) {
+        *stop = true;
+        return NULL;
+    }
     if (!g->open) {
         res->late_records++;
-        return 0;
+        return NULL;
     }
     if (e->flags & CAIRN_PLOG_REJECTED) {
         g->rejected++;
-        return 0;
+        return NULL;
     }
     g->rows++;
     if (strcmp(e->alias, "fallback") == 0 || strcmp(e->alias, "baseline") == 0)
@@ -853,27 +876,6 @@ static int visit(void *ctx, const cairn_plog_entry *e)
         g->lat[lat_bucket(e->latency_us)]++;
     if (v->positive && strcmp(e->label, v->positive) == 0)
         g->positive++;
-    if (v->usable) {
-        uint32_t stamp = ++v->record_no;
-        for (size_t i = 0; i < e->n_fields; i++) {
-            long k = field_feature(v, i, e->fields[i].name);
-            if (k < 0 || v->stamp[k] == stamp)
-                continue;
-            v->stamp[k] = stamp;
-            feed_field(&g->accs[k], &e->fields[i]);
-        }
-        for (size_t k = 0; k < v->refs.n_features; k++)
-            if (v->stamp[k] != stamp)
-                cairn_drift_acc_add_missing(&g->accs[k]);
-        if (v->refs.prediction) {
-            if (v->refs.prediction->kind == CAIRN_DRIFT_NUMBER)
-                (void)cairn_drift_acc_add_number(&g->pred, e->score, NULL);
-            else if (e->label[0])
-                (void)cairn_drift_acc_add_category(&g->pred, e->label, strlen(e->label), NULL);
-            else
-                cairn_drift_acc_add_missing(&g->pred);
-        }
-    }
     /* Labels: request ids now; entities keep the latest record at or before each label. */
     if (w->labels && !shadow) {
         if (e->request_id[0]) {
@@ -883,7 +885,8 @@ static int visit(void *ctx, const cairn_plog_entry *e)
                 if (!pairs_push(&g->pr, e->score, outcome(v, lb->value),
                                 correctness(v, e, lb->value))) {
                     nomem(w);
-                    return 1;
+                    *stop = true;
+                    return NULL;
                 }
                 res->labels_joined++;
                 if (e->time_us > res->last_label_us)
@@ -907,6 +910,103 @@ static int visit(void *ctx, const cairn_plog_entry *e)
             }
         }
     }
+    return v->usable ? g : NULL;
+}
+
+static int visit(void *ctx, const cairn_plog_entry *e)
+{
+    walk *w = ctx;
+    bool stop;
+    group *g = record_head(w, e, &stop);
+    if (stop)
+        return 1;
+    if (!g)
+        return 0;
+    vinfo *v = g->v;
+    feed_prediction(g, e->score, e->label);
+    uint32_t stamp = ++v->record_no;
+    for (size_t i = 0; i < e->n_fields; i++) {
+        long k = field_feature(v, i, e->fields[i].name);
+        if (k < 0 || v->stamp[k] == stamp)
+            continue;
+        v->stamp[k] = stamp;
+        feed_field(&g->accs[k], &e->fields[i]);
+    }
+    for (size_t k = 0; k < v->refs.n_features; k++)
+        if (v->stamp[k] != stamp)
+            cairn_drift_acc_add_missing(&g->accs[k]);
+    return 0;
+}
+
+/* Feeds the fields of records [from, to) of b, which all went to group g, column by
+ * column: the same counts as visit would make record by record. */
+static void feed_run(group *g, const cairn_plog_block *b, size_t from, size_t to)
+{
+    vinfo *v = g->v;
+    const cairn_drift_ref *pr = v->refs.prediction;
+    if (pr && pr->kind == CAIRN_DRIFT_NUMBER) {
+        (void)cairn_drift_acc_add_numbers(&g->pred, b->score + from, to - from, NULL);
+    } else if (pr) {
+        for (size_t i = from; i < to; i++) {
+            cairn_plog_entry e;
+            cairn_plog_block_entry(b, i, &e);
+            feed_prediction(g, e.score, e.label);
+        }
+    }
+    uint32_t stamp = ++v->record_no;
+    for (size_t c = 0; c < b->n_fields; c++) {
+        const cairn_plog_column *col = &b->fields[c];
+        long k = field_feature(v, c, col->name);
+        if (k < 0 || v->stamp[k] == stamp)
+            continue;
+        v->stamp[k] = stamp;
+        cairn_drift_acc *acc = &g->accs[k];
+        if (col->all_numbers && acc->ref->kind == CAIRN_DRIFT_NUMBER) {
+            (void)cairn_drift_acc_add_numbers(acc, col->num + from, to - from, NULL);
+            continue;
+        }
+        for (size_t i = from; i < to; i++) {
+            cairn_field f;
+            cairn_plog_block_field(b, c, i, &f);
+            feed_field(acc, &f);
+        }
+    }
+    for (size_t k = 0; k < v->refs.n_features; k++)
+        if (v->stamp[k] != stamp)
+            cairn_drift_acc_add_missing_n(&g->accs[k], to - from);
+}
+
+/* A block of a closed segment: each record's head in turn, the fields of each run of
+ * consecutive records of one group fed together. A run is fed before the head of a
+ * record outside its group's window, version or shadow flag runs, since that head may
+ * close the run's group (streaming). */
+static int visit_block(void *ctx, const cairn_plog_block *b)
+{
+    walk *w = ctx;
+    group *run = NULL;
+    size_t from = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        cairn_plog_entry e;
+        cairn_plog_block_entry(b, i, &e);
+        if (run && !(e.time_us >= run->start && e.time_us < run->end &&
+                     e.version == run->version &&
+                     ((e.flags & CAIRN_PLOG_SHADOW) != 0) == run->shadow)) {
+            feed_run(run, b, from, i);
+            run = NULL;
+        }
+        bool stop;
+        group *g = record_head(w, &e, &stop);
+        if (stop)
+            return 1;
+        if (g != run) {
+            if (run)
+                feed_run(run, b, from, i);
+            run = g;
+            from = i;
+        }
+    }
+    if (run)
+        feed_run(run, b, from, b->n);
     return 0;
 }
 
@@ -957,8 +1057,8 @@ typedef struct pass {
 static void *pass_main(void *arg)
 {
     pass *p = arg;
-    p->st = cairn_plog_read_shard(p->dir, p->shard, p->n_shards, visit, &p->w, &p->stats,
-                                  &p->err);
+    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .ctx = &p->w};
+    p->st = cairn_plog_read_visit(p->dir, p->shard, p->n_shards, &vis, &p->stats, &p->err);
     if (p->st == CAIRN_ENOTFOUND)
         p->st = CAIRN_OK;   /* no log yet: nothing was scored */
     if (p->st == CAIRN_OK)
@@ -1193,7 +1293,8 @@ static cairn_status read_log(walk *w, const char *dir, cairn_monitor_result *out
         return st;
     w->report_progress = true;
     cairn_plog_read_stats rs = {0};
-    st = cairn_plog_read(dir, visit, w, &rs, w->err);
+    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .ctx = w};
+    st = cairn_plog_read_visit(dir, 0, 1, &vis, &rs, w->err);
     out->segments = rs.segments;
     out->bad_records = rs.bad_records;
     if (st == CAIRN_ENOTFOUND)

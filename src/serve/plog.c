@@ -50,6 +50,17 @@
 #define REC_FIXED_BYTES 32u                  /* time_us, flags, version, score, latency_us */
 #define REC_MAX_PAYLOAD (64u << 20)          /* larger records are refused and read as bad */
 #define REC_HASH_SEED 0u
+#define SEG_VERSION_BLOCKS 2u                /* a closed segment: blocks of columns */
+#define BLK_MAGIC 0x42504C43u                /* "CLPB" as little-endian bytes */
+#define BLK_HEADER_BYTES 16u                 /* u32 magic, u32 body length, u64 xxh64 */
+#define BLK_MAX_BODY (2u * REC_MAX_PAYLOAD + (1u << 20))
+#define BLK_MAX_RECORDS 4096u                /* a writer closes a block at this many records */
+#define BLK_TARGET_BYTES (1u << 20)          /* or once its body passes this size */
+
+/* Blocks hand out their columns as arrays of the file's little-endian numbers. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the prediction log's block reader needs a little-endian machine"
+#endif
 
 /* Field kinds on disk are the cairn_value_kind numbers, pinned here so that a change of
  * the enum cannot silently change the format. */
@@ -342,84 +353,9 @@ static bool join_path(char *out, size_t cap, const char *dir, const char *name)
 
 /* ---- the writer: segments ---------------------------------------------------------------- */
 
-/* Compresses dir/name (a closed .plog) into dir/name.zst durably, then unlinks it. */
-static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err)
-{
-    char src[4096], dst[4096 + 8];
-    cairn_status st = CAIRN_OK;
-    cairn_atomic_file af = {.fd = -1};
-    bool af_open = false;
-    int fd = -1;
-    ZSTD_CCtx *cctx = NULL;
-    uint8_t *in = NULL, *out = NULL;
-    size_t in_cap = ZSTD_CStreamInSize(), out_cap = ZSTD_CStreamOutSize();
-
-    if (!join_path(src, sizeof src, dir, name)) {
-        st = cairn_error_set(err, CAIRN_EINVAL, dir, "path too long");
-        goto done;
-    }
-    snprintf(dst, sizeof dst, "%s.zst", src);
-    fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        st = cairn_error_errno(err, errno, src, "cannot open segment");
-        goto done;
-    }
-    cctx = ZSTD_createCCtx();
-    in = cairn_malloc(in_cap);
-    out = cairn_malloc(out_cap);
-    if (!cctx || !in || !out) {
-        st = cairn_error_set(err, CAIRN_ENOMEM, src, "out of memory compressing");
-        goto done;
-    }
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-    st = cairn_atomic_open(&af, dst, err);
-    if (st != CAIRN_OK)
-        goto done;
-    af_open = true;
-    for (;;) {
-        ssize_t got = read(fd, in, in_cap);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            st = cairn_error_errno(err, errno, src, "read failed");
-            goto done;
-        }
-        ZSTD_EndDirective mode = got == 0 ? ZSTD_e_end : ZSTD_e_continue;
-        ZSTD_inBuffer ib = {in, (size_t)got, 0};
-        size_t left;
-        do {
-            ZSTD_outBuffer ob = {out, out_cap, 0};
-            left = ZSTD_compressStream2(cctx, &ob, &ib, mode);
-            if (ZSTD_isError(left)) {
-                st = cairn_error_set(err, CAIRN_EIO, src, "zstd: %s", ZSTD_getErrorName(left));
-                goto done;
-            }
-            st = cairn_atomic_write(&af, out, ob.pos, err);
-            if (st != CAIRN_OK)
-                goto done;
-        } while (mode == ZSTD_e_end ? left != 0 : ib.pos < ib.size);
-        if (got == 0)
-            break;
-    }
-    af_open = false;
-    st = cairn_atomic_commit(&af, err);
-    if (st != CAIRN_OK)
-        goto done;
-    /* The .zst is complete and durable; a crash before this unlink leaves both files, and
-     * the reader then reads only the .zst. */
-    if (unlink(src) != 0)
-        st = cairn_error_errno(err, errno, src, "cannot remove compressed segment");
-done:
-    if (af_open)
-        cairn_atomic_abort(&af);
-    if (fd >= 0)
-        close(fd);
-    ZSTD_freeCCtx(cctx);
-    cairn_free(in);
-    cairn_free(out);
-    return st;
-}
+/* Compresses dir/name (a closed .plog) into dir/name.zst durably, then unlinks it
+ * (defined with the reader, whose scanner it uses). */
+static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err);
 
 /* fsyncs the current segment; on success everything processed so far is durable. */
 static void sync_segment(cairn_plog *l)
@@ -972,14 +908,20 @@ cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err)
 
 typedef struct scanner {
     int (*visit)(void *ctx, const cairn_plog_entry *e);
+    int (*visit_block)(void *ctx, const cairn_plog_block *b);   /* NULL: blocks as records */
     void *ctx;
     cairn_plog_read_stats *stats;
     const char *segment;
     bool header_done;
+    bool blocks;                  /* the segment holds blocks (format version 2) */
     char *scratch;                /* NUL-terminated copies of a record's strings */
     size_t scratch_cap;
     cairn_field *fields;
     size_t fields_cap;
+    cairn_plog_column *cols;      /* a block's columns */
+    size_t cols_cap;
+    uint64_t *aligned;            /* a block body copied to 8-byte alignment */
+    size_t aligned_cap;           /* in uint64_t */
 } scanner;
 
 enum { SCAN_MORE, SCAN_BAD, SCAN_STOP, SCAN_NOMEM };
@@ -1102,6 +1044,186 @@ static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
     return SCAN_MORE;
 }
 
+/* ---- blocks: the records of a closed segment, column by column -------------------------- */
+
+/* count elements of size bytes at the cursor; the cursor then moves on to the next
+ * multiple of 8 (every array of a block starts 8-aligned). NULL when they do not fit.
+ * count is at most 2^32 and size at most 8, so the products cannot overflow. */
+static const void *cur_take(cursor *c, size_t count, size_t size)
+{
+    size_t bytes = count * size, padded = (bytes + 7) & ~(size_t)7;
+    if (c->n - c->pos < padded)
+        return NULL;
+    const void *r = c->p + c->pos;
+    c->pos += padded;
+    return r;
+}
+
+/* A string column: u32 ends[n], then the strings back to back, each with its NUL. */
+static bool cur_strcol(cursor *c, size_t n, const uint32_t **end, const char **str)
+{
+    const uint32_t *e = cur_take(c, n, 4);
+    if (!e)
+        return false;
+    uint32_t total = n ? e[n - 1] : 0, prev = 0;
+    const char *s = cur_take(c, total, 1);
+    if (!s)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i] <= prev || e[i] > total || s[e[i] - 1] != '\0')
+            return false;
+        prev = e[i];
+    }
+    *end = e;
+    *str = s;
+    return true;
+}
+
+static const char *strcol_get(const uint32_t *end, const char *str, size_t i, size_t *len)
+{
+    uint32_t start = i ? end[i - 1] : 0;
+    if (len)
+        *len = end[i] - start - 1;
+    return str + start;
+}
+
+void cairn_plog_block_entry(const cairn_plog_block *b, size_t i, cairn_plog_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->time_us = b->time_us[i];
+    e->flags = b->flags[i];
+    e->version = b->version[i];
+    e->score = b->score[i];
+    e->latency_us = b->latency_us[i];
+    e->request_id = strcol_get(b->str_end[CAIRN_PLOG_STR_REQUEST_ID],
+                               b->str[CAIRN_PLOG_STR_REQUEST_ID], i, NULL);
+    e->entity = strcol_get(b->str_end[CAIRN_PLOG_STR_ENTITY], b->str[CAIRN_PLOG_STR_ENTITY], i,
+                           NULL);
+    e->model = strcol_get(b->str_end[CAIRN_PLOG_STR_MODEL], b->str[CAIRN_PLOG_STR_MODEL], i, NULL);
+    e->alias = strcol_get(b->str_end[CAIRN_PLOG_STR_ALIAS], b->str[CAIRN_PLOG_STR_ALIAS], i, NULL);
+    e->label = strcol_get(b->str_end[CAIRN_PLOG_STR_LABEL], b->str[CAIRN_PLOG_STR_LABEL], i, NULL);
+    e->segment = b->segment;
+}
+
+void cairn_plog_block_field(const cairn_plog_block *b, size_t c, size_t i, cairn_field *f)
+{
+    const cairn_plog_column *col = &b->fields[c];
+    memset(f, 0, sizeof *f);
+    f->name = col->name;
+    f->kind = (cairn_value_kind)col->kind[i];
+    switch (col->kind[i]) {
+    case KIND_BOOL: f->b = col->num[i] != 0; break;
+    case KIND_NUMBER: f->num = col->num[i]; break;
+    case KIND_STRING: f->str = strcol_get(col->str_end, col->str, i, &f->str_len); break;
+    default: break;
+    }
+}
+
+/* Decodes one verified block body and visits it (as a block, or record by record).
+ * Returns what decode_visit does; a block that carries the compressor's "the segment
+ * was damaged here" mark is visited and then reported SCAN_BAD. */
+static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
+{
+    if ((uintptr_t)body % 8 != 0) {
+        /* Only a caller's own buffer (cairn_plog_parse_buffer) can be misaligned. */
+        size_t words = blen / 8;
+        if (words > sc->aligned_cap) {
+            uint64_t *a = cairn_reallocarray(sc->aligned, words, sizeof *a);
+            if (!a)
+                return SCAN_NOMEM;
+            sc->aligned = a;
+            sc->aligned_cap = words;
+        }
+        memcpy(sc->aligned, body, blen);
+        body = (const uint8_t *)sc->aligned;
+    }
+    cursor c = {body, blen, 0};
+    const uint32_t *hdr = cur_take(&c, 4, 4);   /* records, fields, damaged, reserved */
+    if (!hdr || hdr[2] > 1 || hdr[3] != 0)
+        return SCAN_BAD;
+    size_t n = hdr[0], nf = hdr[1];
+    cairn_plog_block b = {.n = n, .segment = sc->segment};
+    if (!(b.time_us = cur_take(&c, n, 8)) || !(b.score = cur_take(&c, n, 8)) ||
+        !(b.latency_us = cur_take(&c, n, 8)) || !(b.flags = cur_take(&c, n, 4)) ||
+        !(b.version = cur_take(&c, n, 4)))
+        return SCAN_BAD;
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++)
+        if (!cur_strcol(&c, n, &b.str_end[k], &b.str[k]))
+            return SCAN_BAD;
+    /* A field takes at least 16 bytes: its 8-byte header and its padded name. */
+    if (nf > (c.n - c.pos) / 16)
+        return SCAN_BAD;
+    if (nf > sc->cols_cap) {
+        cairn_plog_column *cols = cairn_reallocarray(sc->cols, nf, sizeof *cols);
+        if (!cols)
+            return SCAN_NOMEM;
+        sc->cols = cols;
+        sc->cols_cap = nf;
+    }
+    for (size_t k = 0; k < nf; k++) {
+        cairn_plog_column *col = &sc->cols[k];
+        const uint32_t *fh = cur_take(&c, 2, 4);   /* name length, has strings */
+        if (!fh || fh[1] > 1 || fh[0] > c.n - c.pos)
+            return SCAN_BAD;
+        memset(col, 0, sizeof *col);
+        col->name_len = fh[0];
+        col->name = cur_take(&c, col->name_len + 1, 1);
+        if (!col->name || col->name[col->name_len] != '\0')
+            return SCAN_BAD;
+        col->str = fh[1] ? "" : NULL;   /* marks "has strings" until the column is read */
+    }
+    for (size_t k = 0; k < nf; k++) {
+        cairn_plog_column *col = &sc->cols[k];
+        bool has_str = col->str != NULL;
+        if (!(col->kind = cur_take(&c, n, 1)) || !(col->num = cur_take(&c, n, 8)))
+            return SCAN_BAD;
+        if (has_str && !cur_strcol(&c, n, &col->str_end, &col->str))
+            return SCAN_BAD;
+        if (!has_str)
+            col->str = NULL;
+        bool all = true;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t kd = col->kind[i];
+            all = all && kd == KIND_NUMBER;
+            if (kd > KIND_STRING || (kd == KIND_STRING && !has_str) ||
+                (kd == KIND_BOOL && col->num[i] != 0 && col->num[i] != 1))
+                return SCAN_BAD;
+        }
+        col->all_numbers = all;
+    }
+    if (c.pos != c.n)
+        return SCAN_BAD;
+    b.fields = nf ? sc->cols : NULL;
+    b.n_fields = nf;
+    if (sc->visit_block) {
+        if (sc->stats)
+            sc->stats->records += n;
+        if (n && sc->visit_block(sc->ctx, &b) != 0)
+            return SCAN_STOP;
+    } else {
+        if (nf > sc->fields_cap) {
+            cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
+            if (!f)
+                return SCAN_NOMEM;
+            sc->fields = f;
+            sc->fields_cap = nf;
+        }
+        for (size_t i = 0; i < n; i++) {
+            cairn_plog_entry e;
+            cairn_plog_block_entry(&b, i, &e);
+            for (size_t k = 0; k < nf; k++)
+                cairn_plog_block_field(&b, k, i, &sc->fields[k]);
+            e.fields = nf ? sc->fields : NULL;
+            e.n_fields = nf;
+            if (sc->stats)
+                sc->stats->records++;
+            if (sc->visit && sc->visit(sc->ctx, &e) != 0)
+                return SCAN_STOP;
+        }
+    }
+    return hdr[2] ? SCAN_BAD : SCAN_MORE;
+}
+
 /*
  * Visits the complete records at the start of p[0..n). *consumed: bytes done. Returns
  * SCAN_MORE when the rest is an incomplete record (or nothing) and more bytes may follow
@@ -1120,16 +1242,19 @@ static int scan(scanner *sc, const uint8_t *p, size_t n, bool eof, size_t *consu
             rc = eof && n > 0 ? SCAN_BAD : SCAN_MORE;
             goto done;
         }
-        if (memcmp(p, SEG_MAGIC, 8) != 0 || get_u32(p + 8) != SEG_VERSION) {
+        uint32_t version = get_u32(p + 8);
+        if (memcmp(p, SEG_MAGIC, 8) != 0 ||
+            (version != SEG_VERSION && version != SEG_VERSION_BLOCKS)) {
             rc = SCAN_BAD;
             goto done;
         }
         sc->header_done = true;
+        sc->blocks = version == SEG_VERSION_BLOCKS;
         pos = SEG_HEADER_BYTES;
     }
     while (pos < n) {
         size_t left = n - pos;
-        if (left >= 4 && get_u32(p + pos) != REC_MAGIC) {
+        if (left >= 4 && get_u32(p + pos) != (sc->blocks ? BLK_MAGIC : REC_MAGIC)) {
             rc = SCAN_BAD;
             goto done;
         }
@@ -1139,7 +1264,8 @@ static int scan(scanner *sc, const uint8_t *p, size_t n, bool eof, size_t *consu
             goto done;
         }
         uint32_t plen = get_u32(p + pos + 4);
-        if (plen > REC_MAX_PAYLOAD || plen < REC_FIXED_BYTES) {
+        if (sc->blocks ? plen > BLK_MAX_BODY || plen < 16 || plen % 8 != 0
+                       : plen > REC_MAX_PAYLOAD || plen < REC_FIXED_BYTES) {
             rc = SCAN_BAD;
             goto done;
         }
@@ -1153,7 +1279,7 @@ static int scan(scanner *sc, const uint8_t *p, size_t n, bool eof, size_t *consu
             rc = SCAN_BAD;
             goto done;
         }
-        rc = decode_visit(sc, payload, plen);
+        rc = sc->blocks ? decode_block(sc, payload, plen) : decode_visit(sc, payload, plen);
         if (rc != SCAN_MORE)
             goto done;
         pos += REC_HEADER_BYTES + (size_t)plen;
@@ -1167,6 +1293,8 @@ static void scanner_reset(scanner *sc)
 {
     cairn_free(sc->scratch);
     cairn_free(sc->fields);
+    cairn_free(sc->cols);
+    cairn_free(sc->aligned);
 }
 
 cairn_status cairn_plog_parse_buffer(const uint8_t *p, size_t n,
@@ -1281,6 +1409,7 @@ static cairn_status read_segment(const char *dir, const char *name, scanner *sc,
         goto done;
     }
     sc->header_done = false;
+    sc->blocks = false;
     sc->segment = name;
     for (;;) {
         bool corrupt = false;
@@ -1384,10 +1513,25 @@ cairn_status cairn_plog_read_shard(const char *dir, size_t shard, size_t n_shard
                                    int (*visit)(void *ctx, const cairn_plog_entry *e), void *ctx,
                                    cairn_plog_read_stats *stats, cairn_error *err)
 {
+    cairn_plog_visitor v = {.record = visit, .ctx = ctx};
+    return cairn_plog_read_visit(dir, shard, n_shards, &v, stats, err);
+}
+
+cairn_status cairn_plog_read_visit(const char *dir, size_t shard, size_t n_shards,
+                                   const cairn_plog_visitor *v, cairn_plog_read_stats *stats,
+                                   cairn_error *err)
+{
     cairn_status st = CAIRN_OK;
     seg_item *items = NULL;
     size_t n = 0, cap = 0;
-    scanner sc = {.visit = visit, .ctx = ctx, .stats = stats};
+    scanner sc = {.visit = v ? v->record : NULL,
+                  .visit_block = v ? v->block : NULL,
+                  .ctx = v ? v->ctx : NULL,
+                  .stats = stats};
+    /* Test hook: blocks as records, so a test can compare a block visitor's results
+     * with its record visitor's on the same log. */
+    if (getenv("CAIRN_TEST_PLOG_NO_BLOCKS"))
+        sc.visit_block = NULL;
     if (stats)
         memset(stats, 0, sizeof *stats);
     if (!dir)
@@ -1440,5 +1584,333 @@ done:
         cairn_free(items[i].name);
     cairn_free(items);
     scanner_reset(&sc);
+    return st;
+}
+
+/* ---- the compressor: a closed segment as blocks of columns ------------------------------- */
+
+typedef struct blk_field {
+    char *name;
+    size_t name_len;
+    cairn_buf kind, num, str_end, str;   /* every record gets a string, "" unless KIND_STRING */
+    bool has_str;
+} blk_field;
+
+typedef struct blk_writer {
+    cairn_atomic_file *af;
+    ZSTD_CCtx *cctx;
+    const char *where;
+    cairn_error *err;
+    cairn_status st;
+    size_t n, bytes;              /* records in the open block, and about its body size */
+    cairn_buf time, score, lat, flags, version;
+    cairn_buf str_end[CAIRN_PLOG_N_STR], str[CAIRN_PLOG_N_STR];
+    blk_field *fields;
+    size_t n_fields, cap_fields;
+    cairn_buf frame;              /* block header and body, assembled for compression */
+    uint8_t *out;
+    size_t out_cap;
+} blk_writer;
+
+static void put_le32(cairn_buf *b, uint32_t v)
+{
+    uint8_t x[4];
+    put_u32(x, v);
+    cairn_buf_append(b, x, 4);
+}
+
+static void put_pad8(cairn_buf *b, size_t from)
+{
+    static const uint8_t zero[8];
+    size_t len = b->len - from;
+    if (len % 8)
+        cairn_buf_append(b, zero, 8 - len % 8);
+}
+
+/* Appends one string of a string column: its bytes and a NUL; the end offset after it. */
+static void put_col_str(cairn_buf *end, cairn_buf *str, const char *s, size_t len)
+{
+    if (len)
+        cairn_buf_append(str, s, len);
+    cairn_buf_append(str, "", 1);
+    put_le32(end, (uint32_t)str->len);
+}
+
+static void blk_field_reset(blk_field *f)
+{
+    cairn_free(f->name);
+    cairn_buf_reset(&f->kind);
+    cairn_buf_reset(&f->num);
+    cairn_buf_reset(&f->str_end);
+    cairn_buf_reset(&f->str);
+}
+
+/* Empties the open block (keeps the buffers' memory). */
+static void blk_clear(blk_writer *w)
+{
+    cairn_buf *bufs[] = {&w->time, &w->score, &w->lat, &w->flags, &w->version};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bufs); i++)
+        bufs[i]->len = 0;
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++)
+        w->str_end[k].len = w->str[k].len = 0;
+    for (size_t k = 0; k < w->n_fields; k++)
+        blk_field_reset(&w->fields[k]);
+    w->n_fields = 0;
+    w->n = w->bytes = 0;
+}
+
+static bool blk_failed(const blk_writer *w)
+{
+    const cairn_buf *bufs[] = {&w->time, &w->score, &w->lat, &w->flags, &w->version, &w->frame};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bufs); i++)
+        if (bufs[i]->failed)
+            return true;
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++)
+        if (w->str_end[k].failed || w->str[k].failed)
+            return true;
+    for (size_t k = 0; k < w->n_fields; k++) {
+        const blk_field *f = &w->fields[k];
+        if (f->kind.failed || f->num.failed || f->str_end.failed || f->str.failed)
+            return true;
+    }
+    return false;
+}
+
+/* Compresses bytes as one zstd frame and writes it. */
+static cairn_status blk_write_frame(blk_writer *w, const void *p, size_t n)
+{
+    size_t bound = ZSTD_compressBound(n);
+    if (bound > w->out_cap) {
+        uint8_t *o = cairn_realloc(w->out, bound);
+        if (!o)
+            return w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where, "out of memory");
+        w->out = o;
+        w->out_cap = bound;
+    }
+    size_t z = ZSTD_compress2(w->cctx, w->out, w->out_cap, p, n);
+    if (ZSTD_isError(z))
+        return w->st = cairn_error_set(w->err, CAIRN_EIO, w->where, "zstd: %s",
+                                       ZSTD_getErrorName(z));
+    return w->st = cairn_atomic_write(w->af, w->out, z, w->err);
+}
+
+/* Writes the open block (with the damage mark when damaged), then empties it. */
+static cairn_status blk_flush(blk_writer *w, bool damaged)
+{
+    if (w->st != CAIRN_OK)
+        return w->st;
+    if (w->n == 0 && !damaged)
+        return CAIRN_OK;
+    cairn_buf *b = &w->frame;
+    b->len = 0;
+    uint8_t hdr[BLK_HEADER_BYTES] = {0};
+    cairn_buf_append(b, hdr, sizeof hdr);   /* filled in below */
+    size_t body = b->len;
+    put_le32(b, (uint32_t)w->n);
+    put_le32(b, (uint32_t)w->n_fields);
+    put_le32(b, damaged ? 1u : 0u);
+    put_le32(b, 0);
+    const cairn_buf *fixed[] = {&w->time, &w->score, &w->lat, &w->flags, &w->version};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(fixed); i++) {
+        cairn_buf_append(b, fixed[i]->data, fixed[i]->len);
+        put_pad8(b, body);
+    }
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++) {
+        cairn_buf_append(b, w->str_end[k].data, w->str_end[k].len);
+        put_pad8(b, body);
+        cairn_buf_append(b, w->str[k].data, w->str[k].len);
+        put_pad8(b, body);
+    }
+    for (size_t k = 0; k < w->n_fields; k++) {
+        const blk_field *f = &w->fields[k];
+        put_le32(b, (uint32_t)f->name_len);
+        put_le32(b, f->has_str ? 1u : 0u);
+        cairn_buf_append(b, f->name, f->name_len + 1);
+        put_pad8(b, body);
+    }
+    for (size_t k = 0; k < w->n_fields; k++) {
+        const blk_field *f = &w->fields[k];
+        cairn_buf_append(b, f->kind.data, f->kind.len);
+        put_pad8(b, body);
+        cairn_buf_append(b, f->num.data, f->num.len);
+        if (f->has_str) {
+            cairn_buf_append(b, f->str_end.data, f->str_end.len);
+            put_pad8(b, body);
+            cairn_buf_append(b, f->str.data, f->str.len);
+            put_pad8(b, body);
+        }
+    }
+    if (blk_failed(w))
+        return w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where, "out of memory");
+    size_t blen = b->len - body;
+    uint8_t *h = (uint8_t *)b->data;
+    put_u32(h, BLK_MAGIC);
+    put_u32(h + 4, (uint32_t)blen);
+    put_u64(h + 8, XXH64(h + BLK_HEADER_BYTES, blen, REC_HASH_SEED));
+    blk_clear(w);
+    return blk_write_frame(w, b->data, b->len);
+}
+
+static bool blk_same_names(const blk_writer *w, const cairn_plog_entry *e)
+{
+    if (w->n_fields != e->n_fields)
+        return false;
+    for (size_t k = 0; k < e->n_fields; k++)
+        if (strcmp(w->fields[k].name, e->fields[k].name) != 0)
+            return false;
+    return true;
+}
+
+/* Scanner visitor: adds a record of the raw segment to the open block. */
+static int blk_add(void *ctx, const cairn_plog_entry *e)
+{
+    blk_writer *w = ctx;
+    if (w->n > 0 && (w->n >= BLK_MAX_RECORDS || w->bytes >= BLK_TARGET_BYTES ||
+                     !blk_same_names(w, e)))
+        if (blk_flush(w, false) != CAIRN_OK)
+            return 1;
+    if (w->n == 0) {
+        if (e->n_fields > w->cap_fields) {
+            blk_field *f = cairn_reallocarray(w->fields, e->n_fields, sizeof *f);
+            if (!f) {
+                w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where, "out of memory");
+                return 1;
+            }
+            w->fields = f;
+            w->cap_fields = e->n_fields;
+        }
+        for (size_t k = 0; k < e->n_fields; k++) {
+            blk_field *f = &w->fields[k];
+            memset(f, 0, sizeof *f);
+            w->n_fields = k + 1;
+            f->name_len = strlen(e->fields[k].name);
+            if (!(f->name = cairn_strdup(e->fields[k].name))) {
+                w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where, "out of memory");
+                return 1;
+            }
+        }
+    }
+    uint8_t x[8];
+    put_u64(x, (uint64_t)e->time_us);
+    cairn_buf_append(&w->time, x, 8);
+    put_u64(x, f64_bits(e->score));
+    cairn_buf_append(&w->score, x, 8);
+    put_u64(x, f64_bits(e->latency_us));
+    cairn_buf_append(&w->lat, x, 8);
+    put_le32(&w->flags, e->flags);
+    put_le32(&w->version, (uint32_t)e->version);
+    const char *strs[CAIRN_PLOG_N_STR] = {e->request_id, e->entity, e->model, e->alias, e->label};
+    size_t bytes = 48;
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++) {
+        size_t len = strlen(strs[k]);
+        put_col_str(&w->str_end[k], &w->str[k], strs[k], len);
+        bytes += len + 5;
+    }
+    for (size_t k = 0; k < e->n_fields; k++) {
+        const cairn_field *f = &e->fields[k];
+        blk_field *bf = &w->fields[k];
+        uint8_t kind = f->kind == CAIRN_VALUE_BOOL     ? KIND_BOOL
+                       : f->kind == CAIRN_VALUE_NUMBER ? KIND_NUMBER
+                       : f->kind == CAIRN_VALUE_STRING ? KIND_STRING
+                                                       : KIND_NULL;
+        double num = kind == KIND_NUMBER ? f->num : kind == KIND_BOOL ? (f->b ? 1.0 : 0.0) : 0.0;
+        cairn_buf_append(&bf->kind, &kind, 1);
+        put_u64(x, f64_bits(num));
+        cairn_buf_append(&bf->num, x, 8);
+        size_t slen = kind == KIND_STRING ? f->str_len : 0;
+        put_col_str(&bf->str_end, &bf->str, f->str, slen);
+        bf->has_str = bf->has_str || kind == KIND_STRING;
+        bytes += 14 + slen;
+    }
+    w->n++;
+    w->bytes += bytes;
+    return blk_failed(w) ? (w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where,
+                                                    "out of memory"), 1)
+                         : 0;
+}
+
+static void blk_writer_reset(blk_writer *w)
+{
+    blk_clear(w);
+    cairn_buf *bufs[] = {&w->time, &w->score, &w->lat, &w->flags, &w->version, &w->frame};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bufs); i++)
+        cairn_buf_reset(bufs[i]);
+    for (int k = 0; k < CAIRN_PLOG_N_STR; k++) {
+        cairn_buf_reset(&w->str_end[k]);
+        cairn_buf_reset(&w->str[k]);
+    }
+    cairn_free(w->fields);
+    cairn_free(w->out);
+}
+
+/*
+ * Reads the closed segment dir/name record by record (checksums verified) and writes
+ * dir/name.zst: a segment header of format version 2, then blocks of at most
+ * BLK_MAX_RECORDS records with the same field names, each block one zstd frame. A
+ * damaged or torn record, which ends the reading of the raw segment, becomes an empty
+ * block with the damage mark, so the compressed segment reads back the same records
+ * and the same damage. Durable (temporary file, fsync, rename), then name is unlinked.
+ */
+static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err)
+{
+    char src[4096], dst[4096 + 8];
+    cairn_atomic_file af = {.fd = -1};
+    blk_writer w = {.af = &af, .err = err, .where = src};
+    bool af_open = false;
+    cairn_plog_read_stats stats = {0};
+    scanner sc = {.visit = blk_add, .ctx = &w, .stats = &stats};
+    bool stopped = false;
+    cairn_status st;
+
+    if (!join_path(src, sizeof src, dir, name)) {
+        st = cairn_error_set(err, CAIRN_EINVAL, dir, "path too long");
+        goto done;
+    }
+    snprintf(dst, sizeof dst, "%s.zst", src);
+    struct stat sb;
+    if (stat(src, &sb) != 0) {
+        st = cairn_error_errno(err, errno, src, "cannot open segment");
+        goto done;
+    }
+    w.cctx = ZSTD_createCCtx();
+    if (!w.cctx) {
+        st = cairn_error_set(err, CAIRN_ENOMEM, src, "out of memory compressing");
+        goto done;
+    }
+    ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+    /* No zstd content checksum: every block carries its own XXH64, checked on reading. */
+    ZSTD_CCtx_setParameter(w.cctx, ZSTD_c_checksumFlag, 0);
+    st = cairn_atomic_open(&af, dst, err);
+    if (st != CAIRN_OK)
+        goto done;
+    af_open = true;
+    uint8_t hdr[SEG_HEADER_BYTES] = {0};
+    memcpy(hdr, SEG_MAGIC, 8);
+    put_u32(hdr + 8, SEG_VERSION_BLOCKS);
+    if ((st = blk_write_frame(&w, hdr, sizeof hdr)) != CAIRN_OK)
+        goto done;
+    st = read_segment(dir, name, &sc, &stopped, err);
+    if (st == CAIRN_OK)
+        st = w.st;
+    if (st == CAIRN_OK)
+        st = blk_flush(&w, false);
+    if (st == CAIRN_OK && stats.bad_records)
+        st = blk_flush(&w, true);
+    if (st != CAIRN_OK)
+        goto done;
+    af_open = false;
+    st = cairn_atomic_commit(&af, err);
+    if (st != CAIRN_OK)
+        goto done;
+    /* The .zst is complete and durable; a crash before this unlink leaves both files, and
+     * the reader then reads only the .zst. */
+    if (unlink(src) != 0)
+        st = cairn_error_errno(err, errno, src, "cannot remove compressed segment");
+done:
+    if (af_open)
+        cairn_atomic_abort(&af);
+    scanner_reset(&sc);
+    blk_writer_reset(&w);
+    ZSTD_freeCCtx(w.cctx);
     return st;
 }

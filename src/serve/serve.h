@@ -163,9 +163,59 @@ typedef struct cairn_plog_read_stats {
     uint64_t segments;
 } cairn_plog_read_stats;
 
+/*
+ * A block: a run of records as a closed (compressed) segment stores them, column by
+ * column (docs/prediction-log.md, "Closed segments"). Every record of a block has the
+ * same field names in the same order. Pointers are into the reader's buffer and valid
+ * during the callback only; arrays have n entries.
+ */
+typedef struct cairn_plog_column {
+    const char *name;             /* NUL-terminated */
+    size_t name_len;
+    const uint8_t *kind;          /* per record: a cairn_value_kind */
+    const double *num;            /* per record: the number (NUMBER), 0 or 1 (BOOL), else 0 */
+    const uint32_t *str_end;      /* NULL when no record holds a string; else record i's
+                                     string is str[start .. str_end[i] - 1) with start =
+                                     i ? str_end[i - 1] : 0, and str[str_end[i] - 1] is NUL */
+    const char *str;
+    bool all_numbers;             /* every record's kind is NUMBER */
+} cairn_plog_column;
+
+enum { CAIRN_PLOG_STR_REQUEST_ID, CAIRN_PLOG_STR_ENTITY, CAIRN_PLOG_STR_MODEL,
+       CAIRN_PLOG_STR_ALIAS, CAIRN_PLOG_STR_LABEL, CAIRN_PLOG_N_STR };
+
+typedef struct cairn_plog_block {
+    size_t n;                     /* records */
+    const int64_t *time_us;
+    const double *score;
+    const double *latency_us;
+    const uint32_t *flags;
+    const int32_t *version;
+    const uint32_t *str_end[CAIRN_PLOG_N_STR];   /* the five strings, as str_end above */
+    const char *str[CAIRN_PLOG_N_STR];
+    const cairn_plog_column *fields;
+    size_t n_fields;
+    const char *segment;
+} cairn_plog_block;
+
+/* Record i of b without its fields (e->fields NULL, e->n_fields 0). */
+void cairn_plog_block_entry(const cairn_plog_block *b, size_t i, cairn_plog_entry *e);
+/* Field c of record i of b. */
+void cairn_plog_block_field(const cairn_plog_block *b, size_t c, size_t i, cairn_field *f);
+
+/* What a read calls: record for each record, or, where set, block for each block of a
+ * closed segment (whose records are then not passed to record). Each returns 0 to go
+ * on, non-zero to stop. */
+typedef struct cairn_plog_visitor {
+    int (*record)(void *ctx, const cairn_plog_entry *e);
+    int (*block)(void *ctx, const cairn_plog_block *b);
+    void *ctx;
+} cairn_plog_visitor;
+
 /* Visits every good record of every segment in dir, oldest segment first, records in
- * order; a damaged or torn record ends that segment's reading (counted). visit returns
- * 0 to go on, non-zero to stop. Errors: CAIRN_EIO, CAIRN_ENOMEM. */
+ * order; a damaged or torn record ends that segment's reading (counted; in a closed
+ * segment the damaged block is lost whole). visit returns 0 to go on, non-zero to
+ * stop. Errors: CAIRN_EIO, CAIRN_ENOMEM. */
 cairn_status cairn_plog_read(const char *dir, int (*visit)(void *ctx, const cairn_plog_entry *e),
                              void *ctx, cairn_plog_read_stats *stats, cairn_error *err);
 
@@ -176,8 +226,14 @@ cairn_status cairn_plog_read_shard(const char *dir, size_t shard, size_t n_shard
                                    int (*visit)(void *ctx, const cairn_plog_entry *e), void *ctx,
                                    cairn_plog_read_stats *stats, cairn_error *err);
 
-/* Parses p[0..n) as the bytes of one uncompressed segment (file header, then records; an
- * empty buffer is an empty segment) and visits its good records like cairn_plog_read
+/* cairn_plog_read_shard with a visitor that may take blocks. */
+cairn_status cairn_plog_read_visit(const char *dir, size_t shard, size_t n_shards,
+                                   const cairn_plog_visitor *v, cairn_plog_read_stats *stats,
+                                   cairn_error *err);
+
+/* Parses p[0..n) as the bytes of one uncompressed segment (file header, then records or,
+ * in the decompressed bytes of a closed segment, blocks; an empty buffer is an empty
+ * segment) and visits its good records like cairn_plog_read
  * (e->segment is ""). Adds to *stats (may be NULL). p is untrusted: any bytes are safe.
  * Used by cairn_plog_read's tests and the fuzz target. Errors: CAIRN_ENOMEM. */
 cairn_status cairn_plog_parse_buffer(const uint8_t *p, size_t n,

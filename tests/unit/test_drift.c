@@ -742,6 +742,90 @@ static void test_merge(void **state)
     cairn_drift_refs_reset(&refs);
 }
 
+/* One number reference made from values: tied ones give fewer distinct quantiles and
+ * edges, spread ones 21 quantiles and 9 edges. */
+static void number_ref(cairn_drift_refs *refs, bool tied)
+{
+    cairn_type t[] = {CAIRN_TYPE_FLOAT64};
+    const char *names[] = {"x"};
+    cairn_frame *f = frame_make(1, 2000, t, names);
+    uint64_t s = 5;
+    for (size_t i = 0; i < 2000; i++) {
+        f->cols[0].valid[i] = 1;
+        f->cols[0].v.f64[i] = tied ? (double)(1 + lcg(&s) % 3) : (double)(lcg(&s) % 400) / 4;
+    }
+    make_refs(f, NULL, refs);
+    cairn_frame_free(f);
+}
+
+/* add_numbers over runs of many lengths counts exactly what add_number counts one by
+ * one (bins and KS cells, values on the breakpoints included), and its mean and
+ * squares agree to rounding. */
+static void test_add_numbers(void **state)
+{
+    (void)state;
+    for (int tied = 0; tied < 2; tied++) {
+        cairn_drift_refs refs;
+        number_ref(&refs, tied);
+        const cairn_drift_ref *r = cairn_drift_refs_find(&refs, "x");
+        assert_non_null(r);
+        if (!tied) {
+            assert_int_equal(r->n_edges, 9);
+        }
+        enum { N = 20000 };
+        double *v = malloc(N * sizeof *v);
+        assert_non_null(v);
+        uint64_t s = 99;
+        for (size_t i = 0; i < N; i++) {
+            uint64_t k = lcg(&s) % 10;
+            /* quantile and edge values themselves, values between and outside, missing */
+            v[i] = k < 4   ? r->quantiles[lcg(&s) % 21]
+                   : k < 6 ? r->edges[lcg(&s) % (r->n_edges ? r->n_edges : 1)]
+                   : k < 8 ? (double)(lcg(&s) % 1000) / 8 - 10
+                   : k == 8 ? (lcg(&s) % 2 ? NAN : INFINITY)
+                            : -1e6;
+        }
+        cairn_drift_acc one, many;
+        cairn_drift_acc_init(&one, r);
+        cairn_drift_acc_init(&many, r);
+        for (size_t i = 0; i < N; i++)
+            feed_num(&one, v[i]);
+        size_t lens[] = {0, 1, 511, 512, 513, 1024, 7, 5000};
+        size_t at = 0;
+        for (size_t k = 0; at < N; k++) {
+            size_t len = lens[k % 8];
+            if (len > N - at)
+                len = N - at;
+            assert_int_equal(cairn_drift_acc_add_numbers(&many, v + at, len, NULL), CAIRN_OK);
+            at += len;
+        }
+        assert_int_equal(many.rows, one.rows);
+        assert_int_equal(many.missing, one.missing);
+        assert_memory_equal(many.bins, one.bins, sizeof one.bins);
+        assert_memory_equal(many.ks_cells, one.ks_cells, sizeof one.ks_cells);
+        assert_true(fabs(many.mean - one.mean) <= 1e-9 * fabs(one.mean) + 1e-12);
+        assert_true(fabs(many.m2 - one.m2) <= 1e-9 * one.m2);
+        /* All missing; then n missing at once. */
+        double nan3[3] = {NAN, -INFINITY, NAN};
+        assert_int_equal(cairn_drift_acc_add_numbers(&many, nan3, 3, NULL), CAIRN_OK);
+        cairn_drift_acc_add_missing_n(&one, 3);
+        assert_int_equal(many.rows, one.rows);
+        assert_int_equal(many.missing, one.missing);
+        free(v);
+        cairn_drift_refs_reset(&refs);
+    }
+    /* Numbers for a category reference count nothing. */
+    cairn_drift_refs refs;
+    small_refs(&refs);
+    cairn_drift_acc c;
+    cairn_drift_acc_init(&c, cairn_drift_refs_find(&refs, "c"));
+    double one = 1;
+    cairn_error err = {0};
+    assert_int_equal(cairn_drift_acc_add_numbers(&c, &one, 1, &err), CAIRN_EINVAL);
+    assert_int_equal(c.rows, 0);
+    cairn_drift_refs_reset(&refs);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -847,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_missing_and_empty),
         cmocka_unit_test(test_memory_independent),
         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_add_numbers),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_alloc_failures),
         cmocka_unit_test(test_ks_bound_brute_force),
