@@ -53,7 +53,10 @@
 #define SEG_VERSION_BLOCKS 2u                /* a closed segment: blocks of columns */
 #define BLK_MAGIC 0x42504C43u                /* "CLPB" as little-endian bytes */
 #define BLK_HEADER_BYTES 16u                 /* u32 magic, u32 body length, u64 xxh64 */
-#define BLK_MAX_BODY (2u * REC_MAX_PAYLOAD + (1u << 20))
+/* A block's body: a writer closes a block at about 1 MiB, and one record can grow about
+ * 6.4 times from the record format to a block of its own (a null field with an empty
+ * name: 5 bytes as a record, 32 in a block), so 7 times the largest record plus room. */
+#define BLK_MAX_BODY (7u * REC_MAX_PAYLOAD + (4u << 20))
 #define BLK_MAX_RECORDS 4096u                /* a writer closes a block at this many records */
 #define BLK_TARGET_BYTES (1u << 20)          /* or once its body passes this size */
 
@@ -956,6 +959,19 @@ static bool cur_str(cursor *c, char **sp, const char **out, size_t *out_len)
     return true;
 }
 
+/* Room for nf fields of a record in sc->fields. */
+static bool fields_reserve(scanner *sc, size_t nf)
+{
+    if (nf <= sc->fields_cap)
+        return true;
+    cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
+    if (!f)
+        return false;
+    sc->fields = f;
+    sc->fields_cap = nf;
+    return true;
+}
+
 /* Decodes one verified payload and visits it: SCAN_MORE (go on), SCAN_BAD, SCAN_STOP,
  * SCAN_NOMEM. */
 static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
@@ -994,13 +1010,8 @@ static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
     /* A field is at least a 4-byte name length and a kind byte. */
     if (nf > (c.n - c.pos) / 5)
         return SCAN_BAD;
-    if (nf > sc->fields_cap) {
-        cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
-        if (!f)
-            return SCAN_NOMEM;
-        sc->fields = f;
-        sc->fields_cap = nf;
-    }
+    if (!fields_reserve(sc, nf))
+        return SCAN_NOMEM;
     for (uint32_t i = 0; i < nf; i++) {
         cairn_field *f = &sc->fields[i];
         memset(f, 0, sizeof *f);
@@ -1201,13 +1212,8 @@ static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
         if (n && sc->visit_block(sc->ctx, &b) != 0)
             return SCAN_STOP;
     } else {
-        if (nf > sc->fields_cap) {
-            cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
-            if (!f)
-                return SCAN_NOMEM;
-            sc->fields = f;
-            sc->fields_cap = nf;
-        }
+        if (!fields_reserve(sc, nf))
+            return SCAN_NOMEM;
         for (size_t i = 0; i < n; i++) {
             cairn_plog_entry e;
             cairn_plog_block_entry(&b, i, &e);
@@ -1743,6 +1749,9 @@ static cairn_status blk_flush(blk_writer *w, bool damaged)
     if (blk_failed(w))
         return w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where, "out of memory");
     size_t blen = b->len - body;
+    if (blen > BLK_MAX_BODY)   /* cannot happen by the bound above; never write what no reader takes */
+        return w->st = cairn_error_set(w->err, CAIRN_EIO, w->where,
+                                       "a block of %zu bytes is over the format's limit", blen);
     uint8_t *h = (uint8_t *)b->data;
     put_u32(h, BLK_MAGIC);
     put_u32(h + 4, (uint32_t)blen);
