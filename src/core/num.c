@@ -12,6 +12,8 @@
 #include "core/core.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,136 @@ bool cairn_parse_bool(const char *s, size_t n, bool *out)
         }
     }
     return false;
+}
+
+__extension__ typedef unsigned __int128 score_u128;
+
+/* 10^k for k <= 38. */
+static score_u128 score_pow10(int k)
+{
+    static const uint64_t p[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+                                   10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+                                   100000000000ull, 1000000000000ull, 10000000000000ull,
+                                   100000000000000ull, 1000000000000000ull,
+                                   10000000000000000ull, 100000000000000000ull,
+                                   1000000000000000000ull, 10000000000000000000ull};
+    return k < 20 ? (score_u128)p[k] : (score_u128)p[19] * p[k - 19];
+}
+
+/* floor(v 10^k) for v = m 2^-s, with n = m 10^k in *n_out and how the dropped fraction
+ * compares with one half in *half_cmp (-1, 0, 1); exact in 128 bits for the ranges
+ * fmt_score admits (m < 2^53, k <= 21, 1 <= s <= 66). */
+static uint64_t score_digits(uint64_t m, int s, int k, int *half_cmp, score_u128 *n_out)
+{
+    score_u128 n = (score_u128)m * score_pow10(k);
+    *n_out = n;
+    score_u128 rem = n & (((score_u128)1 << s) - 1), half = (score_u128)1 << (s - 1);
+    *half_cmp = rem < half ? -1 : rem > half;
+    return (uint64_t)(n >> s);
+}
+
+/*
+ * cairn_fmt_score's text computed exactly in integers for
+ * 1e-4 <= |v| < 1e15, where %g writes fixed notation; 0 outside that range
+ * (the caller falls back to snprintf). out needs 32 bytes. v = m 2^-s exactly, so
+ * v 10^k = m 10^k / 2^s: the digits and their rounding (half to even, as printf)
+ * come from one 128-bit product, and whether 16 digits read back is whether they
+ * lie inside v's rounding interval (half an ulp each side, a quarter below a power
+ * of two; the bound itself reads back to v only when m is even).
+ */
+static size_t fmt_fixed_16_17(char *out, double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);            /* normal here: the range excludes subnormals */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int s = 1075 - (int)(bits >> 52);          /* a = m 2^-s, s in [3, 66] */
+    /* floor(log10(a)) to within one (log10(2) ~ 0.30103 per binary exponent); the digit
+     * count corrects it below. */
+    int x = ((52 - s) * 30103) / 100000 - ((52 - s) < 0);
+    char digits[20];
+    int nd = 0, xp = 0;
+    for (int p = 16; p <= 17 && !nd; p++) {
+        uint64_t lo = p == 16 ? 1000000000000000ull : 10000000000000000ull;
+        int k, cmp;
+        uint64_t q;
+        score_u128 n;
+        for (;;) {
+            k = p - 1 - x;
+            if (k < 0 || k > 21)
+                return 0;
+            q = score_digits(m, s, k, &cmp, &n);
+            if (q < lo)
+                x--;
+            else if (q >= lo * 10)
+                x++;
+            else
+                break;
+        }
+        if (x < -4)
+            return 0;
+        if (cmp > 0 || (cmp == 0 && (q & 1)))
+            q++;
+        if (p == 16) {
+            /* d = q / 10^k reads back as v when |q 2^(s+1) - 2n| < 10^k (the half-ulp,
+             * scaled), or < 10^k / 2 below a power of two; equal: only when m is even. */
+            score_u128 qs = (score_u128)q << (s + 1), n2 = n << 1, tenk = score_pow10(k);
+            bool below = qs < n2;
+            score_u128 diff = below ? n2 - qs : qs - n2;
+            if (below && m == (1ull << 52))
+                diff <<= 1;
+            if (!(diff < tenk || (diff == tenk && !(m & 1))))
+                continue;
+        }
+        xp = x;
+        if (q == lo * 10) {   /* rounded up to the next power of ten */
+            q = lo;
+            xp = x + 1;
+        }
+        if (xp >= p)
+            return 0;
+        for (int i = p - 1; i >= 0; i--) {
+            digits[i] = (char)('0' + q % 10);
+            q /= 10;
+        }
+        nd = p;
+    }
+    while (nd > 1 && digits[nd - 1] == '0' && nd > xp + 1)
+        nd--;
+    char *o = out;
+    if (v < 0)
+        *o++ = '-';
+    if (xp >= 0) {
+        for (int i = 0; i <= xp; i++)
+            *o++ = digits[i];
+        if (nd > xp + 1) {
+            *o++ = '.';
+            for (int i = xp + 1; i < nd; i++)
+                *o++ = digits[i];
+        }
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -xp - 1; i++)
+            *o++ = '0';
+        for (int i = 0; i < nd; i++)
+            *o++ = digits[i];
+    }
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+size_t cairn_fmt_score(char *out, double v)
+{
+    size_t n = fmt_fixed_16_17(out, v);
+    if (n)
+        return n;
+    snprintf(out, 32, "%.16g", v);
+    if (strtod(out, NULL) != v)
+        snprintf(out, 32, "%.17g", v);
+    return strlen(out);
 }
 
 void cairn_fmt_double(char *out, size_t cap, double v)

@@ -59,6 +59,8 @@
 #define BLK_MAX_BODY (7u * REC_MAX_PAYLOAD + (4u << 20))
 #define BLK_MAX_RECORDS 4096u                /* a writer closes a block at this many records */
 #define BLK_TARGET_BYTES (1u << 20)          /* or once its body passes this size */
+#define ZIN_BYTES (4u << 20)                 /* a reader's buffer of compressed bytes */
+#define READ_BYTES (4u << 20)                /* a reader's first buffer of segment bytes */
 
 /* Blocks hand out their columns as arrays of the file's little-endian numbers. */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -255,6 +257,15 @@ struct cairn_plog {
     bool dirty;
     uint64_t drops_marked;        /* dropped records already reported by a marker record */
 
+    /* the compressor thread: closed segments waiting, guarded by zmu */
+    pthread_mutex_t zmu;
+    pthread_cond_t z_cv;
+    pthread_t zthread;
+    bool zthread_started;
+    bool z_stop;
+    char **zq;                    /* names of closed segments, oldest first */
+    size_t zq_n, zq_cap;
+
     /* counters */
     _Atomic uint64_t c_appended, c_written, c_dropped, c_bytes, c_segments, c_fsyncs,
         c_write_errors;
@@ -386,7 +397,42 @@ static void sync_segment(cairn_plog *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* Closes the current segment (fsync first) and compresses it unless no_compress. */
+static void compress_noted(cairn_plog *l, const char *name)
+{
+    cairn_error e = {0};
+    if (compress_segment(l->dir, name, &e) != CAIRN_OK)
+        note_error(l, &e);
+}
+
+/* Hands a closed segment to the compressor thread (compressed here when there is none,
+ * or no memory to queue it). Compression takes a while (a 64 MiB segment: a second or
+ * so); on the writer thread it would stall the ring, and producers would drop records. */
+static void queue_compression(cairn_plog *l, const char *name)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&l->zmu);
+    bool queued = false;
+    if (l->zthread_started) {
+        if (l->zq_n == l->zq_cap) {
+            size_t nc = l->zq_cap ? 2 * l->zq_cap : 8;
+            char **nq = cairn_reallocarray(l->zq, nc, sizeof *nq);
+            if (nq) {
+                l->zq = nq;
+                l->zq_cap = nc;
+            }
+        }
+        if (l->zq_n < l->zq_cap && (copy = cairn_strdup(name))) {
+            l->zq[l->zq_n++] = copy;
+            queued = true;
+            pthread_cond_signal(&l->z_cv);
+        }
+    }
+    pthread_mutex_unlock(&l->zmu);
+    if (!queued)
+        compress_noted(l, name);
+}
+
+/* Closes the current segment (fsync first) and has it compressed unless no_compress. */
 static void close_segment(cairn_plog *l)
 {
     if (l->seg_fd < 0)
@@ -397,11 +443,8 @@ static void close_segment(cairn_plog *l)
     if (close(l->seg_fd) != 0)
         note_errno(l, errno, l->seg_name, "close failed");
     l->seg_fd = -1;
-    if (!l->no_compress) {
-        cairn_error e = {0};
-        if (compress_segment(l->dir, l->seg_name, &e) != CAIRN_OK)
-            note_error(l, &e);
-    }
+    if (!l->no_compress)
+        queue_compression(l, l->seg_name);
 }
 
 /* Creates the next segment: never an existing name (O_EXCL), header written, directory
@@ -636,11 +679,33 @@ static void compress_leftovers(cairn_plog *l)
     cairn_free(names);
 }
 
+/* The compressor thread: first what an earlier run left uncompressed, then each closed
+ * segment in turn, until stopped with nothing left. */
+static void *compressor_main(void *arg)
+{
+    cairn_plog *l = arg;
+    compress_leftovers(l);
+    pthread_mutex_lock(&l->zmu);
+    for (;;) {
+        while (l->zq_n == 0 && !l->z_stop)
+            pthread_cond_wait(&l->z_cv, &l->zmu);
+        if (l->zq_n == 0)
+            break;
+        char *name = l->zq[0];
+        memmove(l->zq, l->zq + 1, (l->zq_n - 1) * sizeof *l->zq);
+        l->zq_n--;
+        pthread_mutex_unlock(&l->zmu);
+        compress_noted(l, name);
+        cairn_free(name);
+        pthread_mutex_lock(&l->zmu);
+    }
+    pthread_mutex_unlock(&l->zmu);
+    return NULL;
+}
+
 static void *writer_main(void *arg)
 {
     cairn_plog *l = arg;
-    if (!l->no_compress)
-        compress_leftovers(l);
     l->last_sync = cairn_mono_s();
     pthread_mutex_lock(&l->mu);
     for (;;) {
@@ -691,16 +756,36 @@ static void *writer_main(void *arg)
 
 /* ---- open / append / flush / close ------------------------------------------------------ */
 
+/* Lets the compressor finish what is queued, then joins it. */
+static void stop_compressor(cairn_plog *l)
+{
+    pthread_mutex_lock(&l->zmu);
+    bool started = l->zthread_started;
+    l->z_stop = true;
+    pthread_cond_signal(&l->z_cv);
+    pthread_mutex_unlock(&l->zmu);
+    if (started) {
+        pthread_join(l->zthread, NULL);
+        l->zthread_started = false;
+    }
+}
+
 static void plog_free(cairn_plog *l)
 {
     if (!l)
         return;
+    stop_compressor(l);
     if (l->lock_fd >= 0)
         close(l->lock_fd);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->not_empty);
     pthread_cond_destroy(&l->not_full);
     pthread_cond_destroy(&l->synced_cv);
+    pthread_mutex_destroy(&l->zmu);
+    pthread_cond_destroy(&l->z_cv);
+    for (size_t i = 0; i < l->zq_n; i++)
+        cairn_free(l->zq[i]);
+    cairn_free(l->zq);
     cairn_free(l->ring);
     cairn_free(l->dir);
     cairn_free(l);
@@ -751,6 +836,8 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     l->lock_fd = -1;
     l->seg_fd = -1;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->zmu, NULL);
+    pthread_cond_init(&l->z_cv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -793,6 +880,12 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     st = scan_dir(l, err);
     if (st != CAIRN_OK)
         goto done;
+    if (!l->no_compress) {
+        /* Without the thread, segments are compressed on the writer thread. */
+        l->zthread_started = pthread_create(&l->zthread, NULL, compressor_main, l) == 0;
+        if (!l->zthread_started)
+            compress_leftovers(l);
+    }
     int rc = pthread_create(&l->thread, NULL, writer_main, l);
     if (rc != 0) {
         st = cairn_error_set(err, rc == ENOMEM ? CAIRN_ENOMEM : CAIRN_EIO, o->dir,
@@ -900,6 +993,7 @@ cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err)
     pthread_mutex_unlock(&l->mu);
     if (l->thread_started)
         pthread_join(l->thread, NULL);
+    stop_compressor(l);
     cairn_status st = l->first_status;
     if (st != CAIRN_OK && err)
         *err = l->first_err;
@@ -1345,16 +1439,24 @@ static int src_read(seg_src *s, uint8_t *dst, size_t cap, size_t *got)
         }
     }
     for (;;) {
-        if (s->zin_pos == s->zin_len && !s->in_eof) {
-            ssize_t r = read(s->fd, s->zin, s->zin_cap);
+        /* Keep the input buffer at least half full: a frame found whole in it, with room
+         * for its content in dst, is decoded by zstd in one pass straight into dst
+         * rather than through its window buffer (the blocks of a closed segment are
+         * frames of about 300 KiB). */
+        if (!s->in_eof && s->zin_len - s->zin_pos < s->zin_cap / 2) {
+            memmove(s->zin, s->zin + s->zin_pos, s->zin_len - s->zin_pos);
+            s->zin_len -= s->zin_pos;
+            s->zin_pos = 0;
+            ssize_t r = read(s->fd, s->zin + s->zin_len, s->zin_cap - s->zin_len);
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0)
                 return SRC_IOERR;
-            s->zin_len = (size_t)r;
-            s->zin_pos = 0;
+            s->zin_len += (size_t)r;
             if (r == 0)
                 s->in_eof = true;
+            else
+                continue;
         }
         if (s->zin_pos == s->zin_len && s->in_eof)
             /* A truncated frame (last_ret != 0) ends the stream like a torn tail. */
@@ -1382,7 +1484,7 @@ static cairn_status read_segment(const char *dir, const char *name, scanner *sc,
     cairn_status st = CAIRN_OK;
     seg_src s = {.fd = -1};
     uint8_t *buf = NULL;
-    size_t cap = 1u << 20, start = 0, len = 0;
+    size_t cap = READ_BYTES, start = 0, len = 0;
     bool eof = false, zst = strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".zst") == 0;
     if (!join_path(path, sizeof path, dir, name))
         return cairn_error_set(err, CAIRN_EINVAL, dir, "path too long");
@@ -1402,7 +1504,7 @@ static cairn_status read_segment(const char *dir, const char *name, scanner *sc,
         sc->stats->segments++;
     if (zst) {
         s.dctx = ZSTD_createDCtx();
-        s.zin_cap = ZSTD_DStreamInSize();
+        s.zin_cap = ZIN_BYTES;
         s.zin = cairn_malloc(s.zin_cap);
         if (!s.dctx || !s.zin) {
             st = cairn_error_set(err, CAIRN_ENOMEM, path, "out of memory");

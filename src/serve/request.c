@@ -32,8 +32,9 @@
  * literal, and tokens do not overlap, so len + 2 is always enough. The field
  * array and row offsets grow geometrically; duplicate keys are found with a
  * small open-addressing set whose slots carry a generation number, so it is
- * never cleared between rows. No state is shared between calls: threads may
- * parse concurrently.
+ * never cleared between rows; its first 32 slots live in the parser's own
+ * (stack) state, which covers rows of up to 16 keys without allocating. No
+ * state is shared between calls: threads may parse concurrently.
  *
  * What is left to others: HTTP size limits (a 10 MB string is parsed like
  * any other), contract validation of names and values, and what the entity
@@ -58,11 +59,14 @@ typedef struct dup_slot {
     size_t gen;         /* the object it belongs to; stale when != set.gen */
 } dup_slot;
 
+#define DUP_INLINE 32     /* slots held in the parser itself: rows of up to 16 keys */
+
 typedef struct dup_set {
-    dup_slot *slots;
+    dup_slot *slots;    /* inline_slots until a row needs more */
     size_t mask;        /* slot count - 1; slot count is a power of two */
     size_t count;       /* live slots of the current generation */
     size_t gen;
+    dup_slot inline_slots[DUP_INLINE];
 } dup_set;
 
 /* ---- parser state -------------------------------------------------------------------- */
@@ -477,8 +481,13 @@ static void dup_begin(parser *p)
 static int dup_add(parser *p, const char *name, size_t n)
 {
     dup_set *d = &p->dup;
-    if (!d->slots || (d->count + 1) * 2 > d->mask + 1) {
-        size_t cap = d->slots ? (d->mask + 1) * 2 : 32;
+    if (!d->slots) {
+        /* Zeroed with the parser: generation 0, stale for every object. */
+        d->slots = d->inline_slots;
+        d->mask = DUP_INLINE - 1;
+    }
+    if ((d->count + 1) * 2 > d->mask + 1) {
+        size_t cap = (d->mask + 1) * 2;
         dup_slot *ns = cairn_calloc(cap, sizeof *ns);
         if (!ns)
             return -1;
@@ -491,7 +500,8 @@ static int dup_add(parser *p, const char *name, size_t n)
                 j = (j + 1) & (cap - 1);
             ns[j] = d->slots[k];
         }
-        cairn_free(d->slots);
+        if (d->slots != d->inline_slots)
+            cairn_free(d->slots);
         d->slots = ns;
         d->mask = cap - 1;
     }
@@ -943,7 +953,8 @@ cairn_status cairn_request_parse(const char *body, size_t len, const cairn_reque
     }
     st = parse_body(&p);
 done:
-    cairn_free(p.dup.slots);
+    if (p.dup.slots != p.dup.inline_slots)
+        cairn_free(p.dup.slots);
     if (st != CAIRN_OK) {
         cairn_free(p.arena);
         cairn_free(p.fields);
