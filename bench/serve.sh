@@ -18,6 +18,9 @@
 #    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py);
 #    - the ceiling: serve_bare.c, libmicrohttpd started with cairn's daemon
 #      flags and thread count, answering a fixed reply (HTTP alone).
+#    bare and cairn run in BENCH_HTTP_ROUNDS alternating rounds (default 3):
+#    the table shows each one's median round, the cairn/bare ratio is the
+#    median of the rounds' ratios.
 #    It prints req/s, p50 and p99 for each and the ratios cairn/fastest
 #    Python and cairn/bare, and checks that cairn answered every request
 #    with a 2xx (wrk's "Non-2xx" count and socket errors) and dropped no
@@ -45,7 +48,9 @@
 # takes a good part of the CPU, so absolute numbers are modest; the ratios
 # are the point. Every server is started and stopped by its PID.
 #
-# Settings: BENCH_SECONDS (wrk duration per server, default 15), BENCH_ROWS,
+# Settings: BENCH_SECONDS (wrk duration per server and round, default 15),
+# BENCH_HTTP_ROUNDS (default 3), BENCH_PEERS (0: skip
+# the Python peers, for quick cairn/bare runs), BENCH_ROWS,
 # BENCH_SEED, CAIRN_BIN, CAIRN_SYNTH, TMPDIR, BENCH_ENFORCE (1: also exit 1
 # when cairn is under 5x faster single-row in process).
 # Exit: 0 done, 1 a check failed, 2 setup error.
@@ -56,6 +61,8 @@ REPEAT_DEFAULT=1
 BENCH_ROWS=${BENCH_ROWS:-50000}
 . "$ROOT/bench/common.sh"
 DURATION=${BENCH_SECONDS:-15}
+HTTP_ROUNDS=${BENCH_HTTP_ROUNDS:-3}
+case $HTTP_ROUNDS in '' | *[!0-9]* | 0) die "BENCH_HTTP_ROUNDS must be a positive integer, not '$HTTP_ROUNDS'" ;; esac
 case $DURATION in '' | *[!0-9]* | 0) die "BENCH_SECONDS must be a positive integer, not '$DURATION'" ;; esac
 CONNECTIONS=64
 WRK_THREADS=2
@@ -69,7 +76,10 @@ for tool in cc pkg-config wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 HAVE_PEERS=1
-if [ ! -x "$PY" ] || ! "$PY" -c 'import flask, fastapi, uvicorn, pandas, xgboost' 2>/dev/null; then
+if [ "${BENCH_PEERS:-1}" = 0 ]; then
+  HAVE_PEERS=0
+  say "bench: BENCH_PEERS=0: HTTP peers skipped"
+elif [ ! -x "$PY" ] || ! "$PY" -c 'import flask, fastapi, uvicorn, pandas, xgboost' 2>/dev/null; then
   HAVE_PEERS=0
   say "bench: note: /usr/bin/python3 lacks flask, fastapi, uvicorn, pandas or xgboost: HTTP peers skipped"
 fi
@@ -203,23 +213,28 @@ say ""
 say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $CPUS CPUs shared by client and server"
 NAMES=()
 
-PORT=$(free_port)
-"$WORK/serve_bare" "$PORT" "$CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
-SERVER_PID=$!
-wait_ready bare "http://127.0.0.1:$PORT$PREDICT_PATH"
-load bare "http://127.0.0.1:$PORT$PREDICT_PATH"
-stop_server
-NAMES+=(bare)
+# bare and cairn alternate for HTTP_ROUNDS rounds: the machine's speed drifts by tens of
+# percent within minutes, so each ratio is taken from neighbouring runs, and the table
+# shows each server's median round.
+for round in $(seq 1 "$HTTP_ROUNDS"); do
+  PORT=$(free_port)
+  "$WORK/serve_bare" "$PORT" "$CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
+  SERVER_PID=$!
+  wait_ready bare "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load "bare.$round" "http://127.0.0.1:$PORT$PREDICT_PATH"
+  stop_server
 
-PORT=$(free_port)
-"$CAIRN" --home "$HOME_DIR" serve --model churn --port "$PORT" --threads "$CPUS" \
-  >"$WORK/cairn.stdout" 2>"$WORK/cairn.stderr" &
-SERVER_PID=$!
-wait_ready cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
-load cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
-curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/cairn.metrics" || die "cannot read cairn's /metrics"
-stop_server
-NAMES+=(cairn)
+  PORT=$(free_port)
+  "$CAIRN" --home "$HOME_DIR" serve --model churn --port "$PORT" --threads "$CPUS" \
+    >"$WORK/cairn.stdout" 2>"$WORK/cairn.stderr" &
+  SERVER_PID=$!
+  wait_ready cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load "cairn.$round" "http://127.0.0.1:$PORT$PREDICT_PATH"
+  curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/cairn.$round.metrics" ||
+    die "cannot read cairn's /metrics"
+  stop_server
+done
+NAMES+=(bare cairn)
 
 if [ "$HAVE_PEERS" = 1 ]; then
   "$PY" "$ROOT/bench/serve_peer_flask.py" train "$CSV" "$WORK/peer_model.json" >"$WORK/peer_train.out" ||
@@ -272,7 +287,22 @@ def parse(name):
     return r
 
 
-res = {n: parse(n) for n in names}
+import glob
+import statistics
+
+# bare and cairn ran in alternating rounds: each server's median round for the table,
+# every round for the checks, and the ratio of each round's pair.
+rounds = {n: [parse(f"{n}.{k}") for k in range(1, len(glob.glob(f"{work}/{n}.*.wrk")) + 1)]
+          for n in ("bare", "cairn")}
+res = {}
+for n in names:
+    if n in rounds:
+        rs = sorted(rounds[n], key=lambda r: r["rps"])
+        res[n] = dict(rs[(len(rs) - 1) // 2])
+        res[n]["non2xx"] = sum(r["non2xx"] for r in rounds[n])
+        res[n]["sockerr"] = sum(r["sockerr"] for r in rounds[n])
+    else:
+        res[n] = parse(n)
 label = {"cairn": "cairn serve (log on)", "bare": "bare libmicrohttpd",
          "flask": "Flask threaded + xgboost", "fastapi": "FastAPI/uvicorn x2 + xgboost"}
 print()
@@ -289,15 +319,23 @@ if py:
     best = max(py, key=lambda n: res[n]["rps"])
     print(f"ratio cairn/fastest Python ({best}): req/s {c['rps'] / res[best]['rps']:.1f}x, "
           f"p99 {res[best]['p99'] / c['p99']:.1f}x lower")
-print(f"ratio cairn/bare: req/s {c['rps'] / res['bare']['rps']:.2f} "
-      f"(the share of the HTTP ceiling cairn keeps with validation, scoring and the log)")
+pair = [cr["rps"] / br["rps"] for br, cr in zip(rounds["bare"], rounds["cairn"])]
+print(f"ratio cairn/bare: req/s {statistics.median(pair):.2f}, median of {len(pair)} rounds "
+      f"({', '.join(f'{x:.2f}' for x in pair)}; the share of the HTTP ceiling cairn keeps "
+      f"with validation, scoring and the log)")
+def p99s(n):
+    return ", ".join("%.2f" % r["p99"] for r in rounds[n])
 
-metrics = open(f"{work}/cairn.metrics").read()
+
+print(f"p99 per round: bare {p99s('bare')} ms; cairn {p99s('cairn')} ms")
+
+metrics = "".join(open(f).read() for f in sorted(glob.glob(f"{work}/cairn.*.metrics")))
 
 
 def metric(name):
-    m = re.search(rf"^{name} (\S+)$", metrics, re.M)
-    return float(m.group(1)) if m else None
+    # summed over the rounds' servers
+    ms_ = re.findall(rf"^{name} (\S+)$", metrics, re.M)
+    return sum(float(x) for x in ms_) if ms_ else None
 
 
 dropped, records = metric("cairn_log_dropped_total"), metric("cairn_log_records_total")
