@@ -40,8 +40,8 @@
 # tree of $CAIRN_BIN (default build/): its libcairn.a plus the pkg-config
 # libraries of CMakeLists.txt. Needs a built cairn, cc, pkg-config,
 # /usr/bin/time, and /usr/bin/python3 with numpy and scipy (without them the
-# script says so and exits 0). Disk: about 150 MB per million records of log
-# plus 224 MB per million of .npy (the 5M log: about 750 MB).
+# script says so and exits 0). Disk: about 110 MB per million records of log
+# plus 224 MB per million of .npy (the 5M log: about 550 MB).
 #
 # Settings: CAIRN_BIN, BENCH_ROWS, BENCH_REF_ROWS, BENCH_BIG (0: skip step
 # 3), BENCH_BIG_ROWS, BENCH_REPEAT, BENCH_SEED, BENCH_ENFORCE (1: exit 1 when

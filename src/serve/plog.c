@@ -1053,17 +1053,26 @@ static bool cur_str(cursor *c, char **sp, const char **out, size_t *out_len)
     return true;
 }
 
+/* Room for n elements of size bytes in the array *pp (any element pointer, passed by
+ * address) whose capacity is *cap; false when out of memory (the array unchanged). */
+static bool reserve(void *pp, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return true;
+    void *p;
+    memcpy(&p, pp, sizeof p);
+    void *np = cairn_reallocarray(p, n, size);
+    if (!np)
+        return false;
+    memcpy(pp, &np, sizeof np);
+    *cap = n;
+    return true;
+}
+
 /* Room for nf fields of a record in sc->fields. */
 static bool fields_reserve(scanner *sc, size_t nf)
 {
-    if (nf <= sc->fields_cap)
-        return true;
-    cairn_field *f = cairn_reallocarray(sc->fields, nf, sizeof *f);
-    if (!f)
-        return false;
-    sc->fields = f;
-    sc->fields_cap = nf;
-    return true;
+    return reserve(&sc->fields, &sc->fields_cap, nf, sizeof *sc->fields);
 }
 
 /* Decodes one verified payload and visits it: SCAN_MORE (go on), SCAN_BAD, SCAN_STOP,
@@ -1231,14 +1240,8 @@ static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
 {
     if ((uintptr_t)body % 8 != 0) {
         /* Only a caller's own buffer (cairn_plog_parse_buffer) can be misaligned. */
-        size_t words = blen / 8;
-        if (words > sc->aligned_cap) {
-            uint64_t *a = cairn_reallocarray(sc->aligned, words, sizeof *a);
-            if (!a)
-                return SCAN_NOMEM;
-            sc->aligned = a;
-            sc->aligned_cap = words;
-        }
+        if (!reserve(&sc->aligned, &sc->aligned_cap, blen / 8, sizeof *sc->aligned))
+            return SCAN_NOMEM;
         memcpy(sc->aligned, body, blen);
         body = (const uint8_t *)sc->aligned;
     }
@@ -1258,13 +1261,8 @@ static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
     /* A field takes at least 16 bytes: its 8-byte header and its padded name. */
     if (nf > (c.n - c.pos) / 16)
         return SCAN_BAD;
-    if (nf > sc->cols_cap) {
-        cairn_plog_column *cols = cairn_reallocarray(sc->cols, nf, sizeof *cols);
-        if (!cols)
-            return SCAN_NOMEM;
-        sc->cols = cols;
-        sc->cols_cap = nf;
-    }
+    if (!reserve(&sc->cols, &sc->cols_cap, nf, sizeof *sc->cols))
+        return SCAN_NOMEM;
     for (size_t k = 0; k < nf; k++) {
         cairn_plog_column *col = &sc->cols[k];
         const uint32_t *fh = cur_take(&c, 2, 4);   /* name length, has strings */

@@ -1555,18 +1555,24 @@ static void test_roundtrip_blocks(void **state)
 
 /* ---- damage carried through compression ------------------------------------------------- */
 
+/* Record i of b with its fields (at most 8) in f. */
+static void block_record(const cairn_plog_block *b, size_t i, cairn_plog_entry *e, cairn_field *f)
+{
+    cairn_plog_block_entry(b, i, e);
+    assert_true(b->n_fields <= 8);
+    for (size_t k = 0; k < b->n_fields; k++)
+        cairn_plog_block_field(b, k, i, &f[k]);
+    e->fields = b->n_fields ? f : NULL;
+    e->n_fields = b->n_fields;
+}
+
 static int count_blocks(void *ctx, const cairn_plog_block *b)
 {
     seq_check *c = ctx;
     for (size_t i = 0; i < b->n; i++) {
         cairn_plog_entry e;
         cairn_field f[8];
-        cairn_plog_block_entry(b, i, &e);
-        assert_true(b->n_fields <= 8);
-        for (size_t k = 0; k < b->n_fields; k++)
-            cairn_plog_block_field(b, k, i, &f[k]);
-        e.fields = b->n_fields ? f : NULL;
-        e.n_fields = b->n_fields;
+        block_record(b, i, &e, f);
         visit_seq(c, &e);
     }
     return 0;
@@ -2011,12 +2017,7 @@ static int shard_block(void *ctx, const cairn_plog_block *b)
     for (size_t i = 0; i < b->n; i++) {
         cairn_plog_entry e;
         cairn_field f[8];
-        cairn_plog_block_entry(b, i, &e);
-        assert_true(b->n_fields <= 8);
-        for (size_t k = 0; k < b->n_fields; k++)
-            cairn_plog_block_field(b, k, i, &f[k]);
-        e.fields = b->n_fields ? f : NULL;
-        e.n_fields = b->n_fields;
+        block_record(b, i, &e, f);
         shard_blk_one(c, &e);
         c->from_blocks++;
     }
