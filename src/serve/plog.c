@@ -1075,6 +1075,19 @@ static bool fields_reserve(scanner *sc, size_t nf)
     return reserve(&sc->fields, &sc->fields_cap, nf, sizeof *sc->fields);
 }
 
+/* Visits e with the first nf of sc->fields (counted): SCAN_STOP when the visitor says
+ * so, else SCAN_MORE. */
+static int visit_entry(scanner *sc, cairn_plog_entry *e, size_t nf)
+{
+    e->fields = nf ? sc->fields : NULL;
+    e->n_fields = nf;
+    if (sc->stats)
+        sc->stats->records++;
+    if (sc->visit && sc->visit(sc->ctx, e) != 0)
+        return SCAN_STOP;
+    return SCAN_MORE;
+}
+
 /* Decodes one verified payload and visits it: SCAN_MORE (go on), SCAN_BAD, SCAN_STOP,
  * SCAN_NOMEM. */
 static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
@@ -1149,13 +1162,7 @@ static int decode_visit(scanner *sc, const uint8_t *p, size_t n)
     }
     if (c.pos != c.n)
         return SCAN_BAD;
-    e.fields = nf ? sc->fields : NULL;
-    e.n_fields = nf;
-    if (sc->stats)
-        sc->stats->records++;
-    if (sc->visit && sc->visit(sc->ctx, &e) != 0)
-        return SCAN_STOP;
-    return SCAN_MORE;
+    return visit_entry(sc, &e, nf);
 }
 
 /* ---- blocks: the records of a closed segment, column by column -------------------------- */
@@ -1311,11 +1318,7 @@ static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
             cairn_plog_block_entry(&b, i, &e);
             for (size_t k = 0; k < nf; k++)
                 cairn_plog_block_field(&b, k, i, &sc->fields[k]);
-            e.fields = nf ? sc->fields : NULL;
-            e.n_fields = nf;
-            if (sc->stats)
-                sc->stats->records++;
-            if (sc->visit && sc->visit(sc->ctx, &e) != 0)
+            if (visit_entry(sc, &e, nf) == SCAN_STOP)
                 return SCAN_STOP;
         }
     }

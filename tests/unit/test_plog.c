@@ -754,18 +754,25 @@ static void test_torn_tail(void **state)
     free(seg);
 }
 
+/* make_segment of records 0..29, with off[i] the offset of record i (off[30]: the end).
+ * Equal-size records are not guaranteed, so the offsets come from record_size. */
+static char *make_segment_30(fixture *fx, size_t *len, size_t *last, size_t off[31])
+{
+    char *seg = make_segment(fx, 30, len, last);
+    off[0] = 16;
+    for (int i = 0; i < 30; i++)
+        off[i + 1] = off[i] + record_size((uint64_t)i);
+    assert_int_equal(off[30], *len);
+    return seg;
+}
+
 static void test_flipped_byte(void **state)
 {
     fixture *fx = *state;
     size_t len, last;
-    /* Records 0..29 in the damaged segment; equal-size records (3 fields, request_id
-     * present) are not guaranteed, so record offsets come from record_size. */
-    char *seg = make_segment(fx, 30, &len, &last);
+    /* Records 0..29 in the damaged segment, and where each starts. */
     size_t off[31];
-    off[0] = 16;
-    for (int i = 0; i < 30; i++)
-        off[i + 1] = off[i] + record_size((uint64_t)i);
-    assert_int_equal(off[30], len);
+    char *seg = make_segment_30(fx, &len, &last, off);
 
     /* A later, intact segment from a second log session: records 30..39. */
     cairn_plog_opts o;
@@ -1649,12 +1656,8 @@ static void test_damage_compressed(void **state)
 {
     fixture *fx = *state;
     size_t len, last;
-    char *seg = make_segment(fx, 30, &len, &last);
     size_t off[31];
-    off[0] = 16;
-    for (int i = 0; i < 30; i++)
-        off[i + 1] = off[i] + record_size((uint64_t)i);
-    assert_int_equal(off[30], len);
+    char *seg = make_segment_30(fx, &len, &last, off);
 
     /* Torn tails: anywhere inside the last record, one bad record; between records, none. */
     size_t cuts[] = {0, 1, 7, 16, 17, last / 2, last - 1};
@@ -1818,9 +1821,10 @@ static void put_f64_at(uint8_t *p, double d)
     le(p, u, 8);
 }
 
-static void test_tamper_blocks(void **state)
+/* The 24 records of the tamper tests, written and compressed (3 blocks); path: the
+ * one .zst. */
+static void write_t4_log(fixture *fx, char *path, size_t cap)
 {
-    fixture *fx = *state;
     cairn_plog_opts o;
     opts_for(&o, fx->home);
     cairn_plog *l = NULL;
@@ -1828,8 +1832,14 @@ static void test_tamper_blocks(void **state)
     for (uint64_t i = 0; i < 24; i++)
         append_range(l, i, i + 1, t4_nf(i));
     assert_int_equal(cairn_plog_close(l, NULL), CAIRN_OK);
+    only_zst(fx->home, path, cap);
+}
+
+static void test_tamper_blocks(void **state)
+{
+    fixture *fx = *state;
     char path[1024];
-    only_zst(fx->home, path, sizeof path);
+    write_t4_log(fx, path, sizeof path);
     size_t n;
     uint8_t *good = unzst(path, &n, NULL, 0, NULL);
     unlink(path);
@@ -1941,15 +1951,8 @@ static void test_tamper_blocks(void **state)
 static void test_torn_zst_blocks(void **state)
 {
     fixture *fx = *state;
-    cairn_plog_opts o;
-    opts_for(&o, fx->home);
-    cairn_plog *l = NULL;
-    assert_int_equal(cairn_plog_open(&o, &l, NULL), CAIRN_OK);
-    for (uint64_t i = 0; i < 24; i++)
-        append_range(l, i, i + 1, t4_nf(i));
-    assert_int_equal(cairn_plog_close(l, NULL), CAIRN_OK);
     char path[1024];
-    only_zst(fx->home, path, sizeof path);
+    write_t4_log(fx, path, sizeof path);
     size_t zn;
     char *z = read_all(path, &zn);
     size_t fend[4], pos = 0;
