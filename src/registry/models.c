@@ -680,6 +680,42 @@ done:
     return st;
 }
 
+/* Starts the write transaction of an alias change on model, which must exist. On
+ * failure no transaction stays open. what: the error message should BEGIN fail. */
+static cairn_status alias_tx_begin(cairn_home *h, const char *model, const char *what,
+                                   cairn_error *err)
+{
+    bool found;
+    cairn_status st = cairn_home_exec(h, "BEGIN IMMEDIATE", what, err);
+    if (st != CAIRN_OK)
+        return st;
+    if ((st = model_exists(h, model, &found, err)) == CAIRN_OK && !found)
+        st = cairn_error_set(err, CAIRN_ENOTFOUND, model, "no model %s", model);
+    if (st != CAIRN_OK)
+        write_abort(h);
+    return st;
+}
+
+/* Ends an alias change whose alias row is written: its audit row (from -> to, with the
+ * canary percent), the crash-test steps, COMMIT. On failure the caller aborts. */
+static cairn_status alias_tx_commit(cairn_home *h, const cairn_audit_note *note, const char *now,
+                                    const char *model, const char *alias, int from, int to,
+                                    double percent, const char *what, cairn_error *err)
+{
+    audit_row row;
+    audit_row_from_note(&row, note, now, model, alias);
+    row.from_version = from;
+    row.to_version = to;
+    row.percent = percent;
+    cairn_status st;
+    if ((st = step_hook(h, "alias-written", err)) != CAIRN_OK ||
+        (st = audit_insert(h, &row, err)) != CAIRN_OK ||
+        (st = step_hook(h, "audit-written", err)) != CAIRN_OK ||
+        (st = step_hook(h, "before-commit", err)) != CAIRN_OK)
+        return st;
+    return cairn_home_exec(h, "COMMIT", what, err);
+}
+
 cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char *alias,
                                     int to_version, double percent, int expected_version,
                                     const cairn_audit_note *note, cairn_error *err)
@@ -688,7 +724,6 @@ cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char
     int current = 0, dummy;
     double old_percent;
     char now[32];
-    audit_row row;
     cairn_status st = name_check(model, err);
     if (st == CAIRN_OK)
         st = alias_check(alias, err);
@@ -703,16 +738,9 @@ cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char
         goto done;
     cairn_now_iso(now, sizeof now);
 
-    if ((st = cairn_home_exec(h, "BEGIN IMMEDIATE", "cannot start moving the alias", err)) !=
-        CAIRN_OK)
+    if ((st = alias_tx_begin(h, model, "cannot start moving the alias", err)) != CAIRN_OK)
         goto done;
     in_tx = true;
-    if ((st = model_exists(h, model, &found, err)) != CAIRN_OK)
-        goto done;
-    if (!found) {
-        st = cairn_error_set(err, CAIRN_ENOTFOUND, model, "no model %s", model);
-        goto done;
-    }
     st = version_lookup(h, "SELECT version FROM model_versions WHERE model = ?1 AND version = ?2",
                         model, NULL, to_version, &dummy, &found, err);
     if (st != CAIRN_OK)
@@ -736,17 +764,8 @@ cairn_status cairn_model_move_alias(cairn_home *h, const char *model, const char
     pause_hook();
 
     if ((st = alias_write(h, model, alias, to_version, percent, now, err)) != CAIRN_OK ||
-        (st = step_hook(h, "alias-written", err)) != CAIRN_OK)
-        goto done;
-    audit_row_from_note(&row, note, now, model, alias);
-    row.from_version = current;
-    row.to_version = to_version;
-    row.percent = percent;
-    if ((st = audit_insert(h, &row, err)) != CAIRN_OK ||
-        (st = step_hook(h, "audit-written", err)) != CAIRN_OK ||
-        (st = step_hook(h, "before-commit", err)) != CAIRN_OK)
-        goto done;
-    if ((st = cairn_home_exec(h, "COMMIT", "cannot commit the alias move", err)) != CAIRN_OK)
+        (st = alias_tx_commit(h, note, now, model, alias, current, to_version, percent,
+                              "cannot commit the alias move", err)) != CAIRN_OK)
         goto done;
     in_tx = false;
 done:
@@ -759,11 +778,10 @@ cairn_status cairn_model_unset_alias(cairn_home *h, const char *model, const cha
                                     int expected_version, const cairn_audit_note *note,
                                     cairn_error *err)
 {
-    bool in_tx = false, found;
+    bool in_tx = false;
     int current = 0;
     double old_percent;
     char now[32];
-    audit_row row;
     sqlite3_stmt *s = NULL;
     cairn_status st = name_check(model, err);
     if (st == CAIRN_OK)
@@ -773,16 +791,9 @@ cairn_status cairn_model_unset_alias(cairn_home *h, const char *model, const cha
     if (st != CAIRN_OK)
         return st;
     cairn_now_iso(now, sizeof now);
-    if ((st = cairn_home_exec(h, "BEGIN IMMEDIATE", "cannot start unsetting the alias", err)) !=
-        CAIRN_OK)
+    if ((st = alias_tx_begin(h, model, "cannot start unsetting the alias", err)) != CAIRN_OK)
         return st;
     in_tx = true;
-    if ((st = model_exists(h, model, &found, err)) != CAIRN_OK)
-        goto done;
-    if (!found) {
-        st = cairn_error_set(err, CAIRN_ENOTFOUND, model, "no model %s", model);
-        goto done;
-    }
     if ((st = alias_get(h, model, alias, &current, &old_percent, err)) != CAIRN_OK)
         goto done;
     if (current == 0) {
@@ -800,17 +811,8 @@ cairn_status cairn_model_unset_alias(cairn_home *h, const char *model, const cha
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(s, 2, alias, -1, SQLITE_STATIC);
     if ((st = run_stmt(h, s, rc, "cannot unset the alias", err)) != CAIRN_OK ||
-        (st = step_hook(h, "alias-written", err)) != CAIRN_OK)
-        goto done;
-    audit_row_from_note(&row, note, now, model, alias);
-    row.from_version = current;
-    row.to_version = 0;
-    row.percent = NAN;
-    if ((st = audit_insert(h, &row, err)) != CAIRN_OK ||
-        (st = step_hook(h, "audit-written", err)) != CAIRN_OK ||
-        (st = step_hook(h, "before-commit", err)) != CAIRN_OK)
-        goto done;
-    if ((st = cairn_home_exec(h, "COMMIT", "cannot commit unsetting the alias", err)) != CAIRN_OK)
+        (st = alias_tx_commit(h, note, now, model, alias, current, 0, NAN,
+                              "cannot commit unsetting the alias", err)) != CAIRN_OK)
         goto done;
     in_tx = false;
 done:
