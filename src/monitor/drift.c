@@ -87,20 +87,15 @@ static int get_nums(const cJSON *o, const char *key, double *out, int cap)
     return n;
 }
 
+/* The same for counts: whole numbers from 0 to 2^53 (cap at most CAIRN_DRIFT_MAX_BINS). */
 static int get_counts(const cJSON *o, const char *key, uint64_t *out, int cap)
 {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsArray(a))
-        return -1;
-    int n = cJSON_GetArraySize(a);
-    if (n > cap)
-        return -1;
-    int i = 0;
-    for (const cJSON *v = a->child; v; v = v->next, i++) {
-        double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
-        if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d))
+    double d[CAIRN_DRIFT_MAX_BINS];
+    int n = cap <= CAIRN_DRIFT_MAX_BINS ? get_nums(o, key, d, cap) : -1;
+    for (int i = 0; i < n; i++) {
+        if (!(d[i] >= 0 && d[i] <= 9007199254740992.0) || d[i] != floor(d[i]))
             return -1;
-        out[i] = (uint64_t)d;
+        out[i] = (uint64_t)d[i];
     }
     return n;
 }

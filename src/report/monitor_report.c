@@ -53,6 +53,20 @@ static void fmt_time(char *out, size_t cap, int64_t us)
 }
 
 /* The middle of a group's window in seconds (the x of time charts). */
+/* One chart of series over the windows' start times, as a figure. y_min: NAN to let
+ * the data decide. */
+static void time_figure(cairn_buf *b, const char *id, const char *title, const char *y_label,
+                        double y_min, const cairn_series *s, size_t ns, const char *caption)
+{
+    cairn_chart ch;
+    cairn_chart_init(&ch, title, NULL, y_label);
+    ch.x_kind = CAIRN_AXIS_TIME;
+    ch.y_min = y_min;
+    cairn_html_figure_begin(b, id);
+    cairn_svg_xy(b, &ch, s, ns);
+    cairn_html_figure_end(b, caption);
+}
+
 static double group_x(const cairn_monitor_group *g)
 {
     return ((double)g->start_us + (double)g->end_us) / 2e6;
@@ -487,17 +501,13 @@ static void prediction(cairn_buf *b, const cairn_monitor_result *r)
         }
     }
     if (any) {
-        cairn_chart ch;
-        cairn_chart_init(&ch, "Share predicted positive", NULL, "share");
-        ch.x_kind = CAIRN_AXIS_TIME;
         cairn_series s[2] = {
             {.name = "served", .x = x, .y = y, .n = n, .color = 0},
             {.name = "training", .x = x, .y = ref, .n = n, .color = 1, .dashed = true},
         };
-        cairn_html_figure_begin(b, "positive-rate");
-        cairn_svg_xy(b, &ch, s, 2);
-        cairn_html_figure_end(b, "Share of rows predicted positive per window; dashed: the "
-                                 "training part's.");
+        time_figure(b, "positive-rate", "Share predicted positive", "share", NAN, s, 2,
+                    "Share of rows predicted positive per window; dashed: the training "
+                    "part's.");
     }
     cairn_free(x);
     cairn_free(y);
@@ -597,13 +607,9 @@ static cairn_status performance(cairn_buf *b, const cairn_monitor_result *r)
         char id[48], title[64];
         snprintf(id, sizeof id, "perf-%s", names[m]);
         snprintf(title, sizeof title, "%s per window", names[m]);
-        cairn_chart ch;
-        cairn_chart_init(&ch, title, NULL, names[m]);
-        ch.x_kind = CAIRN_AXIS_TIME;
-        cairn_html_figure_begin(b, id);
-        cairn_svg_xy(b, &ch, s, ns);
-        cairn_html_figure_end(b, "Labelled rows of each window, with the 95% bootstrap band; "
-                                 "dashed: the value at training time.");
+        time_figure(b, id, title, names[m], NAN, s, ns,
+                    "Labelled rows of each window, with the 95% bootstrap band; dashed: the "
+                    "value at training time.");
     }
     cairn_buf_puts(b, "</div>\n");
     cairn_free(buf);
@@ -646,14 +652,8 @@ static cairn_status over_time(cairn_buf *b, const cairn_monitor_result *r, bool 
             cairn_series s[3] = {{.name = "p50", .x = x, .y = a, .n = n, .color = 0},
                                  {.name = "p95", .x = x, .y = c, .n = n, .color = 1},
                                  {.name = "p99", .x = x, .y = d, .n = n, .color = 3}};
-            cairn_chart ch;
-            cairn_chart_init(&ch, "Scoring latency per window", NULL, "milliseconds");
-            ch.x_kind = CAIRN_AXIS_TIME;
-            ch.y_min = 0;
-            cairn_html_figure_begin(b, "latency-chart");
-            cairn_svg_xy(b, &ch, s, 3);
-            cairn_html_figure_end(b, "Percentiles of the time to score a row, as the server "
-                                     "logged it.");
+            time_figure(b, "latency-chart", "Scoring latency per window", "milliseconds", 0, s,
+                        3, "Percentiles of the time to score a row, as the server logged it.");
         } else {
             cairn_html_note(b, "No latency recorded.");
         }
@@ -664,14 +664,9 @@ static cairn_status over_time(cairn_buf *b, const cairn_monitor_result *r, bool 
                                  {.name = "labelled", .x = x, .y = c, .n = n, .color = 2},
                                  {.name = "rejected", .x = x, .y = d, .n = n, .color = 3},
                                  {.name = "fallback", .x = x, .y = e, .n = n, .color = 4}};
-            cairn_chart ch;
-            cairn_chart_init(&ch, "Rows per window", NULL, "rows");
-            ch.x_kind = CAIRN_AXIS_TIME;
-            ch.y_min = 0;
-            cairn_html_figure_begin(b, "rows");
-            cairn_svg_xy(b, &ch, s, 4);
-            cairn_html_figure_end(b, "Rows scored, joined with a label, refused by the "
-                                     "contract, and answered by the fallback, per window.");
+            time_figure(b, "rows", "Rows per window", "rows", 0, s, 4,
+                        "Rows scored, joined with a label, refused by the contract, and "
+                        "answered by the fallback, per window.");
         } else {
             cairn_html_note(b, "No rows.");
         }

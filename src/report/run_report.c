@@ -101,12 +101,14 @@ done:
     return st;
 }
 
-cairn_status cairn_report_roc(const double *score, const double *y, size_t n, double **fpr,
-                              double **tpr, size_t *m, cairn_error *err)
+/* The points of the ROC curve (x = fpr, y = tpr, from (0, 0)) or, with pr, of the
+ * precision-recall curve (x = recall, y = precision, from scikit-learn's (0, 1)). */
+static cairn_status curve(const double *score, const double *y, size_t n, bool pr, double **xo,
+                          double **yo, size_t *m, cairn_error *err)
 {
     double *tp = NULL, *fp = NULL, pos = 0;
     size_t k = 0;
-    *fpr = *tpr = NULL;
+    *xo = *yo = NULL;
     *m = 0;
     cairn_status st = cum_counts(score, y, n, &tp, &fp, &k, &pos, err);
     if (st != CAIRN_OK)
@@ -119,51 +121,31 @@ cairn_status cairn_report_roc(const double *score, const double *y, size_t n, do
         cairn_free(fp);
         return cairn_error_set(err, CAIRN_ENOMEM, "report", "out of memory");
     }
-    x[0] = yy[0] = 0;
+    x[0] = 0;
+    yy[0] = pr ? 1 : 0;
     double neg = (double)n - pos;
     for (size_t i = 0; i < k; i++) {
-        x[i + 1] = fp[i] / neg;
-        yy[i + 1] = tp[i] / pos;
+        x[i + 1] = pr ? tp[i] / pos : fp[i] / neg;
+        yy[i + 1] = pr ? tp[i] / (tp[i] + fp[i]) : tp[i] / pos;
     }
     cairn_free(tp);
     cairn_free(fp);
-    *fpr = x;
-    *tpr = yy;
+    *xo = x;
+    *yo = yy;
     *m = k + 1;
     return CAIRN_OK;
+}
+
+cairn_status cairn_report_roc(const double *score, const double *y, size_t n, double **fpr,
+                              double **tpr, size_t *m, cairn_error *err)
+{
+    return curve(score, y, n, false, fpr, tpr, m, err);
 }
 
 cairn_status cairn_report_pr(const double *score, const double *y, size_t n, double **recall,
                              double **precision, size_t *m, cairn_error *err)
 {
-    double *tp = NULL, *fp = NULL, pos = 0;
-    size_t k = 0;
-    *recall = *precision = NULL;
-    *m = 0;
-    cairn_status st = cum_counts(score, y, n, &tp, &fp, &k, &pos, err);
-    if (st != CAIRN_OK)
-        return st;
-    double *r = cairn_malloc((k + 1) * sizeof *r), *p = cairn_malloc((k + 1) * sizeof *p);
-    if (!r || !p) {
-        cairn_free(r);
-        cairn_free(p);
-        cairn_free(tp);
-        cairn_free(fp);
-        return cairn_error_set(err, CAIRN_ENOMEM, "report", "out of memory");
-    }
-    /* scikit-learn's curve starts at recall 0, precision 1. */
-    r[0] = 0;
-    p[0] = 1;
-    for (size_t i = 0; i < k; i++) {
-        r[i + 1] = tp[i] / pos;
-        p[i + 1] = tp[i] / (tp[i] + fp[i]);
-    }
-    cairn_free(tp);
-    cairn_free(fp);
-    *recall = r;
-    *precision = p;
-    *m = k + 1;
-    return CAIRN_OK;
+    return curve(score, y, n, true, recall, precision, m, err);
 }
 
 /* ---- permutation importance --------------------------------------------------------------- */

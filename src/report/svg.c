@@ -211,8 +211,8 @@ static void axis_labels(cairn_buf *b, const cairn_chart *c, const plot *p, doubl
     }
 }
 
-/* Grid, ticks and tick labels for both axes, then the axis lines. */
-static void axes(cairn_buf *b, const cairn_chart *c, const plot *p)
+/* Horizontal grid lines at the value ticks of the y axis, labelled on the left. */
+static void y_grid(cairn_buf *b, const plot *p)
 {
     double t[64];
     char s[48];
@@ -225,11 +225,16 @@ static void axes(cairn_buf *b, const cairn_chart *c, const plot *p)
                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#444\">%s</text>",
                          p->left, p->right, y, y, p->left - 5, y + 4, s);
     }
-    double step = 0;
-    if (c->x_kind == CAIRN_AXIS_TIME)
-        n = time_ticks(p->x0, p->x1, 5, t, 64, &step);
-    else
-        n = nice_ticks(p->x0, p->x1, 6, t, 64);
+}
+
+/* Vertical grid lines at about target ticks of the x axis (times or numbers, as
+ * c->x_kind says), labelled below. */
+static void x_grid(cairn_buf *b, const cairn_chart *c, const plot *p, int target)
+{
+    double t[64], step = 0;
+    char s[48];
+    size_t n = c->x_kind == CAIRN_AXIS_TIME ? time_ticks(p->x0, p->x1, 5, t, 64, &step)
+                                            : nice_ticks(p->x0, p->x1, target, t, 64);
     for (size_t i = 0; i < n; i++) {
         double x = px(p, t[i]);
         if (c->x_kind == CAIRN_AXIS_TIME)
@@ -241,6 +246,13 @@ static void axes(cairn_buf *b, const cairn_chart *c, const plot *p)
                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#444\">%s</text>",
                          x, x, p->top, p->bottom, x, p->bottom + 15, s);
     }
+}
+
+/* Grid, ticks and tick labels for both axes, then the axis lines. */
+static void axes(cairn_buf *b, const cairn_chart *c, const plot *p)
+{
+    y_grid(b, p);
+    x_grid(b, c, p, 6);
     cairn_buf_printf(b,
                      "<path d=\"M%.1f,%.1fV%.1fH%.1f\" fill=\"none\" stroke=\"#555\"/>",
                      p->left, p->top, p->bottom, p->right);
@@ -461,17 +473,7 @@ void cairn_svg_bars(cairn_buf *b, const cairn_chart *c, const char *const *label
     fix_range(&p.y0, &p.y1);
 
     svg_open(b, c);
-    double t[64];
-    char s[48];
-    size_t nt = nice_ticks(p.y0, p.y1, 5, t, 64);
-    for (size_t i = 0; i < nt; i++) {
-        double y = py(&p, t[i]);
-        fmt_tick(s, sizeof s, t[i]);
-        cairn_buf_printf(b,
-                         "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e9ee\"/>"
-                         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#444\">%s</text>",
-                         p.left, p.right, y, y, p.left - 5, y + 4, s);
-    }
+    y_grid(b, &p);
     double slot = (p.right - p.left) / (n_bins ? (double)n_bins : 1);
     double bw = slot * 0.8 / (n_sets ? (double)n_sets : 1);
     double y0 = py(&p, 0);
@@ -536,17 +538,7 @@ void cairn_svg_hbars(cairn_buf *b, const cairn_chart *c, const char *const *labe
     p.y1 = 1;
 
     svg_open(b, c);
-    double t[64];
-    char s[48];
-    size_t nt = nice_ticks(p.x0, p.x1, 5, t, 64);
-    for (size_t i = 0; i < nt; i++) {
-        double x = px(&p, t[i]);
-        fmt_tick(s, sizeof s, t[i]);
-        cairn_buf_printf(b,
-                         "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e9ee\"/>"
-                         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#444\">%s</text>",
-                         x, x, p.top, p.bottom, x, p.bottom + 15, s);
-    }
+    x_grid(b, c, &p, 5);
     double row = (p.bottom - p.top) / (n ? (double)n : 1);
     double x0 = px(&p, 0);
     for (size_t i = 0; i < n; i++) {
