@@ -21,25 +21,12 @@ Skips (exit 77) without the shared data.
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-DATA = os.environ.get("CAIRN_SHARED_DATA", "")
-CAIRN = os.environ.get("CAIRN_BIN", "")
-if not DATA or not os.path.isfile(os.path.join(DATA, "telco_churn.csv")):
-    print("skip: shared datasets not found (set CAIRN_SHARED_DATA)")
-    sys.exit(77)
-if not CAIRN:
-    print("CAIRN_BIN is not set")
-    sys.exit(2)
+import shared_env
+from shared_env import check
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+DATA, CAIRN = shared_env.need("telco_churn.csv")
 
 
 def cairn(home, *args, want=0):
@@ -184,7 +171,4 @@ gates:
     e = cj(home, "export", "telco", "-o", art)
     check(e["artifact"] == pv["artifact"], "the exported production artifact is the registered one")
 
-if failures:
-    print(f"{len(failures)} failed")
-    sys.exit(1)
-print("all passed")
+shared_env.finish()

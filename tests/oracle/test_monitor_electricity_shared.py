@@ -26,29 +26,16 @@ import datetime
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 from scipy import stats
 
-DATA = os.environ.get("CAIRN_SHARED_DATA", "")
-CAIRN = os.environ.get("CAIRN_BIN", "")
-SRC = os.path.join(DATA, "electricity.csv") if DATA else ""
-if not SRC or not os.path.isfile(SRC):
-    print("skip: shared datasets not found (set CAIRN_SHARED_DATA)")
-    sys.exit(77)
-if not CAIRN:
-    print("CAIRN_BIN is not set")
-    sys.exit(2)
+import shared_env
+from shared_env import check
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+DATA, CAIRN = shared_env.need("electricity.csv")
+SRC = os.path.join(DATA, "electricity.csv")
 
 
 def cairn(home, *args, want=(0,)):
@@ -172,7 +159,4 @@ with tempfile.TemporaryDirectory(dir=os.environ.get("CAIRN_TEST_TMP")) as tmp:
     txt = cairn(home, "monitor", "elec", "--window", "1mo", want=(1,)).stdout
     check(all(c in txt for c in STUCK) and "ALERT" in txt, "the terminal report lists them")
 
-if failures:
-    print(f"{len(failures)} check(s) failed")
-    sys.exit(1)
-print("all checks passed")
+shared_env.finish()

@@ -14,29 +14,15 @@ The bars are checked on the test AUC each run records (the metric itself is
 checked against scikit-learn in test_metrics_sklearn.py). Skips (exit 77)
 without the shared data.
 """
-import gzip
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
-DATA = os.environ.get("CAIRN_SHARED_DATA", "")
-CAIRN = os.environ.get("CAIRN_BIN", "")
-if not DATA or not os.path.isfile(os.path.join(DATA, "adult_train.csv")):
-    print("skip: shared datasets not found (set CAIRN_SHARED_DATA)")
-    sys.exit(77)
-if not CAIRN:
-    print("CAIRN_BIN is not set")
-    sys.exit(2)
+import shared_env
+from shared_env import check
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+DATA, CAIRN = shared_env.need("adult_train.csv")
 
 
 def cairn(home, *args):
@@ -121,7 +107,4 @@ evaluation: {bootstrap: 200}
     check(any(f["column"] == "reservation_status" for f in crit),
           "hotels: reservation_status leak named critical (" + ", ".join(f["column"] for f in crit) + ")")
 
-if failures:
-    print(f"{len(failures)} failed")
-    sys.exit(1)
-print("all passed")
+shared_env.finish()

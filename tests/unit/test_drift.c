@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_python.h"
+
 #include "monitor/drift.h"
 #include "pipeline/refstats.h"
 
@@ -189,14 +191,7 @@ static void remove_in(const char *dir, const char *name)
 static void test_scipy_oracle(void **state)
 {
     (void)state;
-    if (access("/usr/bin/python3", X_OK) != 0) {
-        print_message("skipping: /usr/bin/python3 not found\n");
-        skip();
-    }
-    if (system("/usr/bin/python3 -c 'import numpy, scipy' >/dev/null 2>&1") != 0) {
-        print_message("skipping: numpy or scipy is not installed\n");
-        skip();
-    }
+    SKIP_WITHOUT_PYTHON("numpy, scipy");
     const char *tmp = getenv("CAIRN_TEST_TMP") ? getenv("CAIRN_TEST_TMP")
                       : getenv("TMPDIR")       ? getenv("TMPDIR")
                                                : "/tmp";

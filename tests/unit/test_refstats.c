@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_python.h"
+
 #include "pipeline/refstats.h"
 
 #include <cjson/cJSON.h>
@@ -786,14 +788,7 @@ static void test_alloc_failures(void **state)
 static void test_numpy_oracle(void **state)
 {
     (void)state;
-    if (access("/usr/bin/python3", X_OK) != 0) {
-        print_message("skipping: /usr/bin/python3 not found\n");
-        skip();
-    }
-    if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
-        print_message("skipping: numpy is not installed\n");
-        skip();
-    }
+    SKIP_WITHOUT_PYTHON("numpy");
     enum { N = 10000 };
     cairn_type t[] = {CAIRN_TYPE_FLOAT64};
     const char *names[] = {"x"};
