@@ -1936,9 +1936,7 @@ static int blk_add(void *ctx, const cairn_plog_entry *e)
     }
     w->n++;
     w->bytes += bytes;
-    return blk_failed(w) ? (w->st = cairn_error_set(w->err, CAIRN_ENOMEM, w->where,
-                                                    "out of memory"), 1)
-                         : 0;
+    return 0;   /* a failed append sticks to its buffer; blk_flush reports it */
 }
 
 static void blk_writer_reset(blk_writer *w)
