@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_frame_util.h"
+
 #include "test_python.h"
 
 #include "pipeline/refstats.h"
@@ -24,39 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A test-local generator so the data does not depend on the code under test. */
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
-
-static cairn_frame *frame_make(size_t n_cols, size_t n_rows, const cairn_type *types,
-                               const char *const *names)
-{
-    cairn_frame *f = NULL;
-    assert_int_equal(cairn_frame_new(n_cols, &f, NULL), CAIRN_OK);
-    for (size_t j = 0; j < n_cols; j++)
-        assert_int_equal(cairn_column_alloc(&f->cols[j], names[j], types[j], n_rows, NULL),
-                         CAIRN_OK);
-    f->n_rows = n_rows;
-    return f;
-}
-
-static void set_f64(cairn_column *c, size_t i, double v)
-{
-    c->valid[i] = 1;
-    c->v.f64[i] = v;
-}
-
-static void set_str(cairn_column *c, size_t i, const char *s)
-{
-    uint32_t code;
-    assert_int_equal(cairn_dict_intern(&c->dict, s, strlen(s), &code), CAIRN_OK);
-    c->valid[i] = 1;
-    c->v.codes[i] = code;
-}
 
 /* Runs cairn_refstats_json and parses the result (which must be one JSON document). */
 static cJSON *run(const cairn_refstats_input *in)
