@@ -341,6 +341,11 @@ def metric(name):
 dropped, records = metric("cairn_log_dropped_total"), metric("cairn_log_records_total")
 print(f"cairn prediction log: {records:.0f} records, {dropped:.0f} dropped"
       if dropped is not None and records is not None else "cairn prediction log: no metrics")
+peaks = [re.findall(r"^cairn_log_ring_(peak_bytes|bytes) (\S+)$", open(f).read(), re.M)
+         for f in sorted(glob.glob(f"{work}/cairn.*.metrics"))]
+print("cairn log buffer peak per round: " +
+      ", ".join("%.1f of %.0f MiB" % (float(d["peak_bytes"]) / 2**20, float(d["bytes"]) / 2**20)
+                for d in (dict(p) for p in peaks) if "peak_bytes" in d and "bytes" in d))
 failed = []
 if c["non2xx"] or c["sockerr"]:
     failed.append(f"cairn answered {c['non2xx']} non-2xx responses, {c['sockerr']} socket errors")

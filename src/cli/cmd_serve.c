@@ -19,7 +19,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
     cairn_server_opts o;
     cairn_server_opts_init(&o);
     long port = 8080, threads = 0, max_rows = 0, max_body = 0, conn_limit = 0, timeout = 0,
-         inflight = 0;
+         inflight = 0, log_buffer = 0;
     double deadline = 0, poll = 0, flush = 0;
     int rc;
     if ((rc = cli_opt_long(cmd, a, "port", 0, 65535, &port)) ||
@@ -31,7 +31,8 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
         (rc = cli_opt_long(cmd, a, "max-inflight", 1, 10000000, &inflight)) ||
         (rc = cli_opt_double(cmd, a, "deadline-ms", 0.1, 600000, &deadline)) ||
         (rc = cli_opt_double(cmd, a, "poll", 0.01, 3600, &poll)) ||
-        (rc = cli_opt_double(cmd, a, "log-flush", 0.001, 3600, &flush)))
+        (rc = cli_opt_double(cmd, a, "log-flush", 0.001, 3600, &flush)) ||
+        (rc = cli_opt_long(cmd, a, "log-buffer", 1, 16384, &log_buffer)))
         return rc;
     const char **models = NULL;
     int n_models = cli_get_all(cmd, a, "model", &models);
@@ -55,6 +56,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
     o.log.dir = cli_get(cmd, a, "log-dir");
     if (flush > 0)
         o.log.flush_seconds = flush;
+    o.log.ring_bytes = (size_t)log_buffer << 20;
     o.admin_token = getenv("CAIRN_ADMIN_TOKEN");
     o.quiet = a->quiet;
 

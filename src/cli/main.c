@@ -198,7 +198,9 @@ const cli_cmd cli_commands[] = {
       {"poll", 0, "S", "registry watch interval (default 1)", false},
       {"no-log", 0, NULL, "do not write the prediction log", false},
       {"log-dir", 0, "DIR", "prediction log directory (default: HOME/logs)", false},
-      {"log-flush", 0, "S", "fsync interval of the log (default 1)", false}},
+      {"log-flush", 0, "S", "fsync interval of the log (default 1)", false},
+      {"log-buffer", 0, "MIB", "the log's in-memory buffer: how long the disk may stall before "
+       "records are dropped (default 64)", false}},
      0, 0, cmd_serve},
     {"logs show", "[--model NAME] [--limit N]", "print the prediction log: what was scored, by which version",
      "Reads every segment of the log (compressed or not) in order, checking each record's "

@@ -268,7 +268,8 @@ struct cairn_plog {
 
     /* counters */
     _Atomic uint64_t c_appended, c_written, c_dropped, c_bytes, c_segments, c_fsyncs,
-        c_write_errors;
+        c_write_errors, c_waits;
+    _Atomic uint64_t c_ring_peak;  /* most ring bytes in use at once (stored under mu) */
 };
 
 static struct timespec mono_deadline(double t)
@@ -307,6 +308,9 @@ void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c)
     c->segments = atomic_load(&l->c_segments);
     c->fsyncs = atomic_load(&l->c_fsyncs);
     c->write_errors = atomic_load(&l->c_write_errors);
+    c->waits = atomic_load(&l->c_waits);
+    c->ring_peak = atomic_load(&l->c_ring_peak);
+    c->ring_bytes = l->cap;
 }
 
 /* Records a write-path failure: counted always, its message kept when it is the first. */
@@ -683,6 +687,7 @@ static void compress_leftovers(cairn_plog *l)
  * segment in turn, until stopped with nothing left. */
 static void *compressor_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "cairn-plog-zstd");   /* shown by top -H, ps -L, perf */
     cairn_plog *l = arg;
     compress_leftovers(l);
     pthread_mutex_lock(&l->zmu);
@@ -705,6 +710,7 @@ static void *compressor_main(void *arg)
 
 static void *writer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "cairn-plog");   /* shown by top -H, ps -L, perf */
     cairn_plog *l = arg;
     l->last_sync = cairn_mono_s();
     pthread_mutex_lock(&l->mu);
@@ -846,7 +852,7 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     pthread_cond_init(&l->synced_cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    l->cap = o->ring_bytes ? o->ring_bytes : (size_t)16 << 20;
+    l->cap = o->ring_bytes ? o->ring_bytes : (size_t)64 << 20;
     l->batch_bytes = l->cap / 4 < WRITE_BATCH_BYTES ? l->cap / 4 : WRITE_BATCH_BYTES;
     if (l->batch_bytes == 0)
         l->batch_bytes = 1;
@@ -925,6 +931,7 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
     if (l->cap - l->used < total && l->wait_ms > 0 && !l->stopping) {
         struct timespec ts = mono_deadline(cairn_mono_s() + l->wait_ms / 1000.0);
         l->full_waiters++;
+        inc(&l->c_waits, 1);
         while (l->cap - l->used < total && !l->stopping)
             if (pthread_cond_timedwait(&l->not_full, &l->mu, &ts) == ETIMEDOUT)
                 break;
@@ -943,6 +950,8 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
         if (was_empty)
             l->first_pending = cairn_mono_s();
         l->used += total;
+        if (l->used > atomic_load_explicit(&l->c_ring_peak, memory_order_relaxed))
+            atomic_store_explicit(&l->c_ring_peak, l->used, memory_order_relaxed);
         l->accepted++;
         inc(&l->c_appended, 1);
         /* Woken for the first record of a batch (to time it) and for a full batch. */

@@ -87,7 +87,7 @@ typedef struct cairn_plog cairn_plog;
 
 typedef struct cairn_plog_opts {
     const char *dir;              /* the log directory (created); required */
-    size_t ring_bytes;            /* 0: 16 MiB */
+    size_t ring_bytes;            /* 0: 64 MiB (about 3 s of records at 60k rows/s) */
     size_t segment_bytes;         /* rotate after this many bytes; 0: 64 MiB */
     double segment_seconds;       /* rotate a segment this old; 0: 3600 */
     double flush_seconds;         /* fsync interval; 0: 1.0 */
@@ -139,6 +139,9 @@ typedef struct cairn_plog_counters {
     uint64_t segments;            /* segments opened */
     uint64_t fsyncs;
     uint64_t write_errors;
+    uint64_t waits;               /* appends that found the ring full and waited for room */
+    uint64_t ring_peak;           /* most ring bytes in use at once since open */
+    uint64_t ring_bytes;          /* the ring's size */
 } cairn_plog_counters;
 
 void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c);

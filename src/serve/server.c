@@ -292,6 +292,7 @@ static int sync_slot(cairn_server *s, cairn_home *h, slot *sl)
 
 static void *watcher_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "cairn-watch");   /* shown by top -H, ps -L, perf */
     cairn_server *s = arg;
     cairn_home *h = NULL;
     cairn_error err = {0};
@@ -584,6 +585,7 @@ static void shadow_submit(cairn_server *s, loaded *l, const char *body, size_t l
 
 static void *shadow_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "cairn-shadow");   /* shown by top -H, ps -L, perf */
     cairn_server *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->shadow_mu);
@@ -1140,6 +1142,14 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
     metric_head(&b, "cairn_log_dropped_total", "counter",
                 "Prediction log records dropped (the buffer stayed full).");
     cairn_buf_printf(&b, "cairn_log_dropped_total %llu\n", (unsigned long long)pc.dropped);
+    metric_head(&b, "cairn_log_ring_waits_total", "counter",
+                "Prediction log appends that found the buffer full and waited for room.");
+    cairn_buf_printf(&b, "cairn_log_ring_waits_total %llu\n", (unsigned long long)pc.waits);
+    metric_head(&b, "cairn_log_ring_bytes", "gauge", "Size of the prediction log buffer.");
+    cairn_buf_printf(&b, "cairn_log_ring_bytes %llu\n", (unsigned long long)pc.ring_bytes);
+    metric_head(&b, "cairn_log_ring_peak_bytes", "gauge",
+                "Most prediction log buffer bytes in use at once since the server started.");
+    cairn_buf_printf(&b, "cairn_log_ring_peak_bytes %llu\n", (unsigned long long)pc.ring_peak);
     metric_head(&b, "cairn_log_write_errors_total", "counter", "Prediction log write errors.");
     cairn_buf_printf(&b, "cairn_log_write_errors_total %llu\n", (unsigned long long)pc.write_errors);
     enum MHD_Result r =

@@ -600,6 +600,10 @@ static void test_tiny_ring_drops(void **state)
     assert_int_equal(cn.appended, ok);
     assert_int_equal(cn.dropped, dropped);
     assert_int_equal(cn.appended + cn.dropped, 3 * N + 1);
+    /* The buffer gauges: its size, and a peak within it; no append waited (wait_ms < 0). */
+    assert_int_equal(cn.ring_bytes, 700);
+    assert_true(cn.ring_peak > 0 && cn.ring_peak <= 700);
+    assert_int_equal(cn.waits, 0);
     assert_int_equal(cairn_plog_flush(l, NULL), CAIRN_OK);
     cairn_plog_get_counters(l, &cn);
     assert_int_equal(cn.written, cn.appended);
@@ -622,6 +626,35 @@ static void test_tiny_ring_drops(void **state)
     }
 }
 
+/* A producer that finds the ring full waits for room (counted in waits) and loses nothing
+ * while the wait is long enough; the peak never passes the ring. */
+static void test_ring_waits(void **state)
+{
+    fixture *fx = *state;
+    cairn_plog_opts o;
+    opts_for(&o, fx->home);
+    o.ring_bytes = 700;
+    o.wait_ms = 60000;
+    o.no_compress = true;
+    cairn_plog *l = NULL;
+    assert_int_equal(cairn_plog_open(&o, &l, NULL), CAIRN_OK);
+    append_range(l, 0, 3000, 4);
+    cairn_plog_counters cn;
+    cairn_plog_get_counters(l, &cn);
+    assert_int_equal(cn.appended, 3000);
+    assert_int_equal(cn.dropped, 0);
+    assert_true(cn.waits > 0);   /* 3000 records through a ring of about five */
+    assert_true(cn.waits <= 3000);
+    assert_int_equal(cn.ring_bytes, 700);
+    assert_true(cn.ring_peak > 350 && cn.ring_peak <= 700);
+    assert_int_equal(cairn_plog_close(l, NULL), CAIRN_OK);
+    seq_check c = {.nf = 4};
+    cairn_plog_read_stats st;
+    assert_int_equal(cairn_plog_read(fx->home, visit_seq, &c, &st, NULL), CAIRN_OK);
+    assert_int_equal(c.next, 3000);
+    assert_int_equal(st.bad_records, 0);
+}
+
 /* A flush makes what was appended before it durable and readable by another reader. */
 static void test_flush_durable(void **state)
 {
@@ -641,6 +674,8 @@ static void test_flush_durable(void **state)
     assert_int_equal(cn.segments, 1);
     assert_int_equal(cn.dropped, 0);
     assert_int_equal(cn.write_errors, 0);
+    assert_int_equal(cn.ring_bytes, 64u << 20);   /* the default */
+    assert_true(cn.ring_peak > 0 && cn.ring_peak < (64u << 20));
     seq_check c = {.nf = 5};
     cairn_plog_read_stats st;
     assert_int_equal(cairn_plog_read(fx->home, visit_seq, &c, &st, NULL), CAIRN_OK);
@@ -2313,6 +2348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_four_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tiny_ring_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ring_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
