@@ -52,6 +52,23 @@ typedef struct cairn_tree_node {
     uint32_t child[2];        /* [0] left, [1] right; a leaf: itself, twice */
 } cairn_tree_node;
 
+/*
+ * A split of the complete-tree layout (cairn_trees.cnodes): 8 bytes, no
+ * children (the children of slot i are slots 2i+1 and 2i+2). A numeric
+ * split holds its threshold; a categorical one holds the index of its node
+ * in the arrays below, which finds its set through cat_first.
+ */
+typedef struct cairn_tree_cnode {
+    uint32_t feature_flags;   /* as cairn_tree_node */
+    union {
+        float value;          /* numeric: the threshold */
+        uint32_t node;        /* categorical: the node's index */
+    } u;
+} cairn_tree_cnode;
+
+/* The deepest trees the complete layout takes (2^12 leaves a tree). */
+#define CAIRN_TREES_COMPLETE_MAX_DEPTH 12u
+
 typedef struct cairn_trees {
     cairn_task task;
     uint32_t n_features;      /* inputs per row */
@@ -72,6 +89,15 @@ typedef struct cairn_trees {
     /* Derived, never serialized (cairn_trees_compile; NULL until then). */
     cairn_tree_node *packed;  /* n_nodes, the arrays above in one record per node */
     uint32_t *tree_steps;     /* n_trees: the longest root-to-leaf path of tree t, in edges */
+    /* The complete-tree layout (NULL cleaves: not built): every tree padded
+     * to complete_depth levels, its (1 << complete_depth) - 1 splits in level
+     * order at cnodes + k * that, its 1 << complete_depth leaf values at
+     * cleaves + k * that. A leaf above the last level fills every leaf slot
+     * below it, so a walk of complete_depth steps ends on its value whatever
+     * the padding splits decide. */
+    uint32_t complete_depth;
+    cairn_tree_cnode *cnodes;
+    float *cleaves;
 } cairn_trees;
 
 void cairn_trees_free(cairn_trees *t);  /* accepts NULL */
@@ -91,6 +117,21 @@ cairn_status cairn_trees_validate(const cairn_trees *t, cairn_error *err);
  * Errors: CAIRN_ENOMEM (t is left as it was).
  */
 cairn_status cairn_trees_compile(cairn_trees *t, cairn_error *err);
+
+/*
+ * Which layouts compile builds. AUTO (what cairn_trees_compile does): packed,
+ * plus the complete layout, which then scores single rows, when its trees are at most
+ * CAIRN_TREES_COMPLETE_MAX_DEPTH deep and it takes no more bytes than
+ * packed (full trees, as depth-limited boosting grows; a 200-tree depth-6
+ * model shrinks from 370 KB to 150 KB). PACKED: never the complete layout.
+ * COMPLETE: always, when the depth allows (else CAIRN_EINVAL); for tests.
+ */
+typedef enum cairn_trees_layout {
+    CAIRN_TREES_LAYOUT_AUTO,
+    CAIRN_TREES_LAYOUT_PACKED,
+    CAIRN_TREES_LAYOUT_COMPLETE
+} cairn_trees_layout;
+cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, cairn_error *err);
 
 /*
  * Scores one row x (n_features doubles, NaN = missing) into out: 1 value for

@@ -17,16 +17,22 @@
  * that loads can be evaluated without further checks: every walk ends at a
  * leaf because children always have larger indices in the same tree.
  *
- * Evaluation has two paths with bit-identical results. A compiled model
+ * Evaluation has three paths with bit-identical results. A compiled model
  * (cairn_trees_compile, done by both constructors) walks `packed`: one
  * 16-byte record per node, leaves pointing at themselves, so every tree
  * can be walked for a fixed number of steps (its depth) with a branch-free
  * step for numeric splits. One row walks WALK_GROUP trees side by side so
  * their independent memory loads overlap instead of waiting on each other;
  * a batch walks each tree for a block of rows at once, for the same reason.
- * Either way each margin receives the same float additions in the same
- * (tree) order as the plain walk, so the sums are equal bit for bit. A
- * model assembled by hand without compile walks the node arrays.
+ * When its trees are full enough, compile also builds the complete layout
+ * (8-byte splits in level order, children found by arithmetic, leaves
+ * apart), which scores single rows: 200 depth-6 trees take 150 KB instead
+ * of 370 KB, and a row scores about 7% faster. Batches stay on packed,
+ * which walks each tree only as deep as it is (the complete layout walks
+ * every tree to the deepest one's depth, 9% slower in a batch). Every path
+ * gives each margin the same float additions in the same (tree) order as
+ * the plain walk, so the sums are equal bit for bit. A model assembled by
+ * hand without compile walks the node arrays.
  */
 #include "learn/gbdt.h"
 
@@ -54,6 +60,8 @@ void cairn_trees_free(cairn_trees *t)
     cairn_free(t->cats);
     cairn_free(t->packed);
     cairn_free(t->tree_steps);
+    cairn_free(t->cnodes);
+    cairn_free(t->cleaves);
     cairn_free(t);
 }
 
@@ -226,7 +234,61 @@ static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
 /* Float copies of a block's inputs, when they fit (else rounded per visit). */
 #define BATCH_INPUTS 4096
 
+/* Fills slot (at level `level`) of tree k's complete layout from node i. */
+static void complete_fill(cairn_trees *t, cairn_tree_cnode *cn, float *lv, uint32_t slot,
+                          uint32_t level, uint32_t i)
+{
+    uint32_t D = t->complete_depth, n_split = (1u << D) - 1u;
+    if (level == D) {
+        lv[slot - n_split] = t->value[i];   /* a leaf: validated trees end in one */
+        return;
+    }
+    uint32_t fl = t->flags[i];
+    if (fl & CAIRN_TREE_LEAF) {
+        /* Padding: any decision leads to a copy of this leaf. */
+        cn[slot].feature_flags = 0;
+        cn[slot].u.value = 0.0f;
+        complete_fill(t, cn, lv, 2 * slot + 1, level + 1, i);
+        complete_fill(t, cn, lv, 2 * slot + 2, level + 1, i);
+        return;
+    }
+    cn[slot].feature_flags = t->feature[i] | fl << CAIRN_TREE_NODE_FLAG_SHIFT;
+    if (fl & CAIRN_TREE_CATEGORICAL)
+        cn[slot].u.node = i;
+    else
+        cn[slot].u.value = t->value[i];
+    complete_fill(t, cn, lv, 2 * slot + 1, level + 1, t->left[i]);
+    complete_fill(t, cn, lv, 2 * slot + 2, level + 1, t->right[i]);
+}
+
+/* Builds the complete layout at depth D into t (replacing an earlier one). */
+static cairn_status complete_build(cairn_trees *t, uint32_t D, cairn_error *err)
+{
+    size_t n_split = ((size_t)1 << D) - 1, n_leaf = (size_t)1 << D;
+    /* +1: a pointer even for zero counts. */
+    cairn_tree_cnode *cn = cairn_malloc(((size_t)t->n_trees * n_split + 1) * sizeof *cn);
+    float *lv = cairn_malloc(((size_t)t->n_trees * n_leaf + 1) * sizeof *lv);
+    if (!cn || !lv) {
+        cairn_free(cn);
+        cairn_free(lv);
+        return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+    }
+    cairn_free(t->cnodes);
+    cairn_free(t->cleaves);
+    t->complete_depth = D;
+    t->cnodes = cn;
+    t->cleaves = lv;
+    for (uint32_t k = 0; k < t->n_trees; k++)
+        complete_fill(t, cn + k * n_split, lv + k * n_leaf, 0, 0, t->tree_first[k]);
+    return CAIRN_OK;
+}
+
 cairn_status cairn_trees_compile(cairn_trees *t, cairn_error *err)
+{
+    return cairn_trees_compile_as(t, CAIRN_TREES_LAYOUT_AUTO, err);
+}
+
+cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, cairn_error *err)
 {
     cairn_status st = CAIRN_OK;
     /* +1: a pointer even for zero counts, as in cairn_trees_alloc. */
@@ -254,8 +316,35 @@ cairn_status cairn_trees_compile(cairn_trees *t, cairn_error *err)
             depth[i] = 1 + (depth[l] > depth[r] ? depth[l] : depth[r]);
         }
     }
-    for (uint32_t k = 0; k < t->n_trees; k++)
+    uint32_t D = 0;
+    for (uint32_t k = 0; k < t->n_trees; k++) {
         steps[k] = depth[t->tree_first[k]];
+        if (steps[k] > D)
+            D = steps[k];
+    }
+    /* The complete layout: 12 bytes a leaf slot (a split and a value), against 16 a node. */
+    bool complete = false;
+    if (D <= CAIRN_TREES_COMPLETE_MAX_DEPTH) {
+        if (layout == CAIRN_TREES_LAYOUT_COMPLETE)
+            complete = true;
+        else if (layout == CAIRN_TREES_LAYOUT_AUTO)
+            complete = (double)t->n_trees * (double)(12u << D) <= 16.0 * (double)t->n_nodes;
+    } else if (layout == CAIRN_TREES_LAYOUT_COMPLETE) {
+        st = cairn_error_set(err, CAIRN_EINVAL, "trees",
+                             "trees %u deep are too deep for the complete layout (at most %u)", D,
+                             CAIRN_TREES_COMPLETE_MAX_DEPTH);
+        goto done;
+    }
+    if (complete) {
+        if ((st = complete_build(t, D, err)) != CAIRN_OK)
+            goto done;
+    } else {
+        cairn_free(t->cnodes);
+        cairn_free(t->cleaves);
+        t->cnodes = NULL;
+        t->cleaves = NULL;
+        t->complete_depth = 0;
+    }
     cairn_free(t->packed);
     cairn_free(t->tree_steps);
     t->packed = p;
@@ -301,11 +390,68 @@ static inline uint32_t packed_step_f(const cairn_trees *t, const cairn_tree_node
     return packed_next(t, nd, i, x[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK]);
 }
 
+/* ---- the complete walk ------------------------------------------------- */
+
+/* Whether the row goes right at split nd of the complete layout: the rules
+ * of packed_next (for a categorical split the threshold comparison reads
+ * the node index as a float, and its result is then replaced). */
+static inline uint32_t complete_right(const cairn_trees *t, const cairn_tree_cnode *nd, float fv)
+{
+    uint32_t w = nd->feature_flags;
+    unsigned nan = isnan(fv) != 0;
+    unsigned go_left = (unsigned)(fv < nd->u.value) | (nan & (w >> NODE_DL_SHIFT));
+    if (__builtin_expect((w & NODE_CAT) != 0, 0) && !nan)
+        go_left = cat_go_left(t, nd->u.node, fv);
+    return go_left ^ 1u;
+}
+
+/* Inputs copied to float for a single row when there are at most this many. */
+#define ROW_INPUTS 256
+
+/* margins() over the complete layout; xf is the row in float. */
+static void complete_margins(const cairn_trees *t, const float *xf, float *m)
+{
+    uint32_t D = t->complete_depth;
+    size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
+    const cairn_tree_cnode *cn = t->cnodes;
+    const float *lv = t->cleaves;
+    uint32_t k = 0;
+    for (; k + WALK_GROUP <= t->n_trees; k += WALK_GROUP) {
+        const cairn_tree_cnode *base = cn + (size_t)k * ns;
+        uint32_t idx[WALK_GROUP] = {0};
+        for (uint32_t s = 0; s < D; s++)
+            for (int j = 0; j < WALK_GROUP; j++) {
+                const cairn_tree_cnode *nd = base + (size_t)j * ns + idx[j];
+                float fv = xf[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK];
+                idx[j] = 2 * idx[j] + 1 + complete_right(t, nd, fv);
+            }
+        for (int j = 0; j < WALK_GROUP; j++)
+            m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+    }
+    for (; k < t->n_trees; k++) {
+        const cairn_tree_cnode *tree = cn + (size_t)k * ns;
+        uint32_t i = 0;
+        for (uint32_t s = 0; s < D; s++) {
+            const cairn_tree_cnode *nd = tree + i;
+            i = 2 * i + 1 + complete_right(t, nd, xf[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK]);
+        }
+        m[t->tree_class[k]] += lv[(size_t)k * nl + i - ns];
+    }
+}
+
 /* Margins in float32, tree order, from base_margin (m has n_outputs slots). */
 static void margins(const cairn_trees *t, const double *x, float *m)
 {
     for (uint32_t k = 0; k < t->n_outputs; k++)
         m[k] = t->base_margin;
+    if (t->cleaves && t->n_features <= ROW_INPUTS) {
+        /* Each input rounded once, not once per visit: the same rounding. */
+        float xf[ROW_INPUTS];
+        for (uint32_t f = 0; f < t->n_features; f++)
+            xf[f] = (float)x[f];
+        complete_margins(t, xf, m);
+        return;
+    }
     const cairn_tree_node *p = t->packed;
     if (!p) {
         for (uint32_t k = 0; k < t->n_trees; k++)
@@ -377,6 +523,33 @@ void cairn_trees_predict(const cairn_trees *t, const double *x, double *out)
     link_scores(t, m, out);
 }
 
+/* The block step over packed: nb rows of xb (doubles), or of xf (the same
+ * rows in float) when not NULL, add their leaves to m, tree by tree. */
+static void packed_block(const cairn_trees *t, const double *xb, const float *xf, size_t nb,
+                         float *m)
+{
+    const cairn_tree_node *p = t->packed;
+    size_t nf = t->n_features, no = t->n_outputs;
+    uint32_t idx[BATCH_ROWS];
+    for (uint32_t k = 0; k < t->n_trees; k++) {
+        uint32_t root = t->tree_first[k], steps = t->tree_steps[k];
+        for (size_t r = 0; r < nb; r++)
+            idx[r] = root;
+        if (xf) {
+            for (uint32_t s = 0; s < steps; s++)
+                for (size_t r = 0; r < nb; r++)
+                    idx[r] = packed_step_f(t, p, idx[r], xf + r * nf);
+        } else {
+            for (uint32_t s = 0; s < steps; s++)
+                for (size_t r = 0; r < nb; r++)
+                    idx[r] = packed_step(t, p, idx[r], xb + r * nf);
+        }
+        float *mk = m + t->tree_class[k];
+        for (size_t r = 0; r < nb; r++)
+            mk[r * no] += p[idx[r]].value;
+    }
+}
+
 void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, double *out)
 {
     size_t w = cairn_trees_n_scores(t), nf = t->n_features, no = t->n_outputs;
@@ -391,7 +564,6 @@ void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, 
     if (block > BATCH_ROWS)
         block = BATCH_ROWS;
     float m[BATCH_MARGINS], xf[BATCH_INPUTS];
-    uint32_t idx[BATCH_ROWS];
     bool xf_ok = block * nf <= BATCH_INPUTS;
     for (size_t r0 = 0; r0 < n; r0 += block) {
         size_t nb = n - r0 < block ? n - r0 : block;
@@ -405,23 +577,7 @@ void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, 
                 xf[j] = (float)xb[j];
         /* Tree by tree for the whole block: each row's margin still gets
          * its leaves added in tree order, as in a single-row call. */
-        for (uint32_t k = 0; k < t->n_trees; k++) {
-            uint32_t root = t->tree_first[k], steps = t->tree_steps[k];
-            for (size_t r = 0; r < nb; r++)
-                idx[r] = root;
-            if (xf_ok) {
-                for (uint32_t s = 0; s < steps; s++)
-                    for (size_t r = 0; r < nb; r++)
-                        idx[r] = packed_step_f(t, p, idx[r], xf + r * nf);
-            } else {
-                for (uint32_t s = 0; s < steps; s++)
-                    for (size_t r = 0; r < nb; r++)
-                        idx[r] = packed_step(t, p, idx[r], xb + r * nf);
-            }
-            float *mk = m + t->tree_class[k];
-            for (size_t r = 0; r < nb; r++)
-                mk[r * no] += p[idx[r]].value;
-        }
+        packed_block(t, xb, xf_ok ? xf : NULL, nb, m);
         for (size_t r = 0; r < nb; r++)
             link_scores(t, m + r * no, out + (r0 + r) * w);
     }

@@ -769,28 +769,44 @@ static void test_packed_matches_plain_walk(void **state)
         assert_memory_equal(plain_m, ref_m, nm * sizeof(double));
         assert_memory_equal(plain_b, plain, nw * sizeof(double));
 
-        assert_int_equal(cairn_trees_compile(t, NULL), CAIRN_OK);
-        assert_non_null(t->packed);
-        for (uint32_t k = 0; k < t->n_trees; k++)
-            assert_int_equal(t->tree_steps[k], depths[k]);
-        for (size_t r = 0; r < RT_ROWS; r++) {
-            cairn_trees_predict(t, x + r * RT_D, got + r * w);
-            cairn_trees_predict_margin(t, x + r * RT_D, got_m + r * no);
+        /* Each layout: packed alone, the complete one, and compile's own pick. */
+        for (int lay = 0; lay < 3; lay++) {
+            static const cairn_trees_layout layouts[] = {
+                CAIRN_TREES_LAYOUT_PACKED, CAIRN_TREES_LAYOUT_COMPLETE, CAIRN_TREES_LAYOUT_AUTO};
+            assert_int_equal(cairn_trees_compile_as(t, layouts[lay], NULL), CAIRN_OK);
+            assert_non_null(t->packed);
+            if (layouts[lay] == CAIRN_TREES_LAYOUT_PACKED)
+                assert_null(t->cleaves);
+            if (layouts[lay] == CAIRN_TREES_LAYOUT_COMPLETE) {
+                assert_non_null(t->cleaves);
+                uint32_t dmax = 0;
+                for (uint32_t k = 0; k < t->n_trees; k++)
+                    dmax = depths[k] > dmax ? depths[k] : dmax;
+                assert_int_equal(t->complete_depth, dmax);
+            }
+            memset(got, 0, nw * sizeof(double));
+            memset(got_m, 0, nm * sizeof(double));
+            for (uint32_t k = 0; k < t->n_trees; k++)
+                assert_int_equal(t->tree_steps[k], depths[k]);
+            for (size_t r = 0; r < RT_ROWS; r++) {
+                cairn_trees_predict(t, x + r * RT_D, got + r * w);
+                cairn_trees_predict_margin(t, x + r * RT_D, got_m + r * no);
+            }
+            assert_memory_equal(got, plain, nw * sizeof(double));
+            assert_memory_equal(got_m, ref_m, nm * sizeof(double));
+            /* Batches of every length around the block sizes, from an offset,
+             * must not write past their rows. */
+            static const size_t lens[] = {0, 1, 39, 40, 41, 63, 64, 65, 128, 129, 164};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                size_t off = RT_ROWS - lens[li];
+                got_b[lens[li] * w] = -7.0;
+                cairn_trees_predict_batch(t, x + off * RT_D, lens[li], got_b);
+                assert_memory_equal(got_b, plain + off * w, lens[li] * w * sizeof(double));
+                assert_true(got_b[lens[li] * w] == -7.0);
+            }
+            cairn_trees_predict_batch(t, x, RT_ROWS, got_b);
+            assert_memory_equal(got_b, plain, nw * sizeof(double));
         }
-        assert_memory_equal(got, plain, nw * sizeof(double));
-        assert_memory_equal(got_m, ref_m, nm * sizeof(double));
-        /* Batches of every length around the block sizes, from an offset,
-         * must not write past their rows. */
-        static const size_t lens[] = {0, 1, 39, 40, 41, 63, 64, 65, 128, 129, 164};
-        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-            size_t off = RT_ROWS - lens[li];
-            got_b[lens[li] * w] = -7.0;
-            cairn_trees_predict_batch(t, x + off * RT_D, lens[li], got_b);
-            assert_memory_equal(got_b, plain + off * w, lens[li] * w * sizeof(double));
-            assert_true(got_b[lens[li] * w] == -7.0);
-        }
-        cairn_trees_predict_batch(t, x, RT_ROWS, got_b);
-        assert_memory_equal(got_b, plain, nw * sizeof(double));
 
         /* Loaded models are compiled and score the same. */
         uint8_t *bytes = NULL;
@@ -814,6 +830,87 @@ static void test_packed_matches_plain_walk(void **state)
     free(x);
 }
 
+/* One tree: a full tree of `full` levels when full > 0, else a chain of
+ * `chain` splits, each with a leaf on its left. Numeric splits on the grid. */
+static cairn_trees *shape_model(uint32_t full, uint32_t chain, uint64_t *s)
+{
+    uint32_t n = full ? (2u << full) - 1 : 2 * chain + 1;
+    cairn_trees *t = NULL;
+    assert_int_equal(cairn_trees_alloc(1, n, 0, &t, NULL), CAIRN_OK);
+    t->task = CAIRN_TASK_REGRESSION;
+    t->n_features = RT_D;
+    t->n_outputs = 1;
+    t->base_margin = 0.5f;
+    for (uint32_t i = 0; i < n; i++) {
+        bool leaf = full ? i >= (1u << full) - 1 : (i % 2 == 1 || i == n - 1);
+        if (leaf) {
+            t->flags[i] = CAIRN_TREE_LEAF;
+            t->value[i] = (float)(i + 1) / 8.0f;
+            continue;
+        }
+        t->flags[i] = unif(s) < 0.5 ? CAIRN_TREE_DEFAULT_LEFT : 0;
+        do
+            t->feature[i] = (uint32_t)(unif(s) * RT_D);
+        while (RT_IS_CAT(t->feature[i]));
+        t->value[i] = (float)rt_grid(s);
+        t->left[i] = full ? 2 * i + 1 : i + 1;
+        t->right[i] = full ? 2 * i + 2 : i + 2;
+    }
+    t->tree_first[1] = n;
+    t->n_nodes = n;
+    assert_int_equal(cairn_trees_validate(t, NULL), CAIRN_OK);
+    return t;
+}
+
+/* compile picks the complete layout only when it is no larger than packed,
+ * refuses it (when asked for) beyond CAIRN_TREES_COMPLETE_MAX_DEPTH, and
+ * every layout scores as the plain walk. */
+static void test_complete_layout_choice(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t full, chain;
+        bool auto_complete, complete_ok;
+    } cases[] = {
+        {3, 0, true, true},   /* 15 nodes: 96 bytes complete against 240 packed */
+        {6, 0, true, true},
+        {0, 5, false, true},  /* 11 nodes: 384 against 176 */
+        {0, 12, false, true},
+        {0, 13, false, false},
+    };
+    uint64_t s = 77;
+    double *x = malloc(sizeof(double) * RT_ROWS * RT_D);
+    assert_non_null(x);
+    rt_rows(x, RT_ROWS, &s);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cairn_trees *t = shape_model(cases[c].full, cases[c].chain, &s);
+        double plain[RT_ROWS], got[RT_ROWS];
+        for (size_t r = 0; r < RT_ROWS; r++)
+            cairn_trees_predict(t, x + r * RT_D, plain + r);
+        assert_int_equal(cairn_trees_compile(t, NULL), CAIRN_OK);
+        assert_true((t->cleaves != NULL) == cases[c].auto_complete);
+        cairn_error e = {0};
+        cairn_status st = cairn_trees_compile_as(t, CAIRN_TREES_LAYOUT_COMPLETE, &e);
+        if (!cases[c].complete_ok) {
+            assert_int_equal(st, CAIRN_EINVAL);
+            assert_non_null(strstr(e.msg, "too deep"));
+            /* The model is left as it was, and still scores. */
+            assert_null(t->cleaves);
+        } else {
+            assert_int_equal(st, CAIRN_OK);
+            assert_non_null(t->cleaves);
+            assert_int_equal(t->complete_depth, cases[c].full ? cases[c].full : cases[c].chain);
+        }
+        for (size_t r = 0; r < RT_ROWS; r++)
+            cairn_trees_predict(t, x + r * RT_D, got + r);
+        assert_memory_equal(got, plain, sizeof plain);
+        cairn_trees_predict_batch(t, x, RT_ROWS, got);
+        assert_memory_equal(got, plain, sizeof plain);
+        cairn_trees_free(t);
+    }
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_xgboost_json_import),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_packed_matches_plain_walk),
+        cmocka_unit_test(test_complete_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
