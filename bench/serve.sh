@@ -15,7 +15,8 @@
 #    - `cairn serve` with the prediction log on (the default) and --threads
 #      = the number of cores;
 #    - Flask (Werkzeug, app.run(threaded=True)) + xgboost (serve_peer_flask.py);
-#    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py);
+#    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py),
+#      with uvloop and httptools when installed (the table says which);
 #    - the ceiling: serve_bare.c, libmicrohttpd started with cairn's daemon
 #      flags and thread count, answering a fixed reply (HTTP alone).
 #    bare and cairn run in BENCH_HTTP_ROUNDS alternating rounds (default 3):
@@ -249,6 +250,12 @@ if [ "$HAVE_PEERS" = 1 ]; then
   stop_server
   NAMES+=(flask)
 
+  # uvicorn's fast event loop and HTTP parser when installed (as uvicorn[standard]
+  # deploys it; scripts/deps.sh installs both): 5.6x the req/s of asyncio + h11 here.
+  BENCH_FASTAPI_STACK=$("$PY" -c 'import importlib.util as u
+print(("uvloop" if u.find_spec("uvloop") else "asyncio") + "+" +
+      ("httptools" if u.find_spec("httptools") else "h11"))')
+  export BENCH_FASTAPI_STACK
   PORT=$(free_port)
   BENCH_PEER_MODEL=$WORK/peer_model.json "$PY" -m uvicorn serve_peer_fastapi:app \
     --app-dir "$ROOT/bench" --host 127.0.0.1 --port "$PORT" --workers 2 --no-access-log \
@@ -262,6 +269,7 @@ fi
 
 # The table, the ratios and the checks.
 "$PY" - "$WORK" "$ENFORCE" "${NAMES[@]}" <<'EOF'
+import os
 import re
 import sys
 
@@ -304,7 +312,10 @@ for n in names:
     else:
         res[n] = parse(n)
 label = {"cairn": "cairn serve (log on)", "bare": "bare libmicrohttpd",
-         "flask": "Flask threaded + xgboost", "fastapi": "FastAPI/uvicorn x2 + xgboost"}
+         "flask": "Flask threaded + xgboost",
+         "fastapi": "FastAPI/uvicorn x2 + xgboost"}
+if os.environ.get("BENCH_FASTAPI_STACK"):
+    print(f"fastapi: uvicorn on {os.environ['BENCH_FASTAPI_STACK']}")
 print()
 print(f"{'server':30} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'requests':>10} "
       f"{'non-2xx':>8} {'sock err':>8}")

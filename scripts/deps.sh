@@ -8,6 +8,7 @@ PKGS=(build-essential cmake pkg-config git
       libcmocka-dev clang libclang-rt-14-dev libomp-dev
       python3 python3-numpy python3-pandas python3-sklearn python3-xgboost python3-yaml time sqlite3 curl
       libmicrohttpd-dev prometheus wrk python3-flask python3-fastapi uvicorn
+      python3-uvloop python3-httptools
       chromium python3-scipy python3-pil zstd)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
