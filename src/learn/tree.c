@@ -234,8 +234,9 @@ static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
 /* Float copies of a block's inputs, when they fit (else rounded per visit). */
 #define BATCH_INPUTS 4096
 
-/* Fills slot (at level `level`) of tree k's complete layout from node i. */
-static void complete_fill(cairn_trees *t, cairn_tree_cnode *cn, float *lv, uint32_t slot,
+/* Fills slot (at level `level`) of one tree's complete layout (splits cn, leaves lv) from
+ * node i of the node arrays, recursing at most complete_depth levels. */
+static void complete_fill(const cairn_trees *t, cairn_tree_cnode *cn, float *lv, uint32_t slot,
                           uint32_t level, uint32_t i)
 {
     uint32_t D = t->complete_depth, n_split = (1u << D) - 1u;
