@@ -340,7 +340,8 @@ def p99s(n):
 
 print(f"p99 per round: bare {p99s('bare')} ms; cairn {p99s('cairn')} ms")
 
-metrics = "".join(open(f).read() for f in sorted(glob.glob(f"{work}/cairn.*.metrics")))
+round_metrics = [open(f).read() for f in sorted(glob.glob(f"{work}/cairn.*.metrics"))]
+metrics = "".join(round_metrics)
 
 
 def metric(name):
@@ -352,8 +353,8 @@ def metric(name):
 dropped, records = metric("cairn_log_dropped_total"), metric("cairn_log_records_total")
 print(f"cairn prediction log: {records:.0f} records, {dropped:.0f} dropped"
       if dropped is not None and records is not None else "cairn prediction log: no metrics")
-peaks = [re.findall(r"^cairn_log_ring_(peak_bytes|bytes) (\S+)$", open(f).read(), re.M)
-         for f in sorted(glob.glob(f"{work}/cairn.*.metrics"))]
+peaks = [re.findall(r"^cairn_log_ring_(peak_bytes|bytes) (\S+)$", text, re.M)
+         for text in round_metrics]
 print("cairn log buffer peak per round: " +
       ", ".join("%.1f of %.0f MiB" % (float(d["peak_bytes"]) / 2**20, float(d["bytes"]) / 2**20)
                 for d in (dict(p) for p in peaks) if "peak_bytes" in d and "bytes" in d))

@@ -121,7 +121,8 @@ cairn_status cairn_trees_compile(cairn_trees *t, cairn_error *err);
 /*
  * Which layouts compile builds. AUTO (what cairn_trees_compile does): packed,
  * plus the complete layout, which then scores single rows, when its trees are at most
- * CAIRN_TREES_COMPLETE_MAX_DEPTH deep and it takes no more bytes than
+ * CAIRN_TREES_COMPLETE_MAX_DEPTH deep, the model has at most 256 inputs (a row is
+ * copied to float on the stack) and the layout takes no more bytes than
  * packed (full trees, as depth-limited boosting grows; a 200-tree depth-6
  * model shrinks from 370 KB to 150 KB). PACKED: never the complete layout.
  * COMPLETE: always, when the depth allows (else CAIRN_EINVAL); for tests.

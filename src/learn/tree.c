@@ -234,6 +234,10 @@ static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
 /* Float copies of a block's inputs, when they fit (else rounded per visit). */
 #define BATCH_INPUTS 4096
 
+/* The complete walk reads a row copied to float on the stack: models with more inputs than
+ * this never use it, so compile does not build it for them. */
+#define ROW_INPUTS 256
+
 /* Fills slot (at level `level`) of one tree's complete layout (splits cn, leaves lv) from
  * node i of the node arrays, recursing at most complete_depth levels. */
 static void complete_fill(const cairn_trees *t, cairn_tree_cnode *cn, float *lv, uint32_t slot,
@@ -329,7 +333,8 @@ cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, c
         if (layout == CAIRN_TREES_LAYOUT_COMPLETE)
             complete = true;
         else if (layout == CAIRN_TREES_LAYOUT_AUTO)
-            complete = (double)t->n_trees * (double)(12u << D) <= 16.0 * (double)t->n_nodes;
+            complete = t->n_features <= ROW_INPUTS &&
+                       (double)t->n_trees * (double)(12u << D) <= 16.0 * (double)t->n_nodes;
     } else if (layout == CAIRN_TREES_LAYOUT_COMPLETE) {
         st = cairn_error_set(err, CAIRN_EINVAL, "trees",
                              "trees %u deep are too deep for the complete layout (at most %u)", D,
@@ -405,9 +410,6 @@ static inline uint32_t complete_right(const cairn_trees *t, const cairn_tree_cno
         go_left = cat_go_left(t, nd->u.node, fv);
     return go_left ^ 1u;
 }
-
-/* Inputs copied to float for a single row when there are at most this many. */
-#define ROW_INPUTS 256
 
 /* margins() over the complete layout; xf is the row in float. */
 static void complete_margins(const cairn_trees *t, const float *xf, float *m)
