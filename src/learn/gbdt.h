@@ -55,14 +55,21 @@ typedef struct cairn_tree_node {
 /*
  * A split of the complete-tree layout (cairn_trees.cnodes): 8 bytes, no
  * children (the children of slot i are slots 2i+1 and 2i+2). A numeric
- * split holds its threshold; a categorical one holds the index of its node
- * in the arrays below, which finds its set through cat_first.
+ * split holds its threshold. A categorical split whose set holds only codes
+ * below 32 holds the set as a bit mask and is marked CAIRN_TREE_CNODE_SMALL_SET
+ * (its CATEGORICAL flag cleared), so the walk decides it without a branch;
+ * any other categorical split holds the index of its node in the arrays
+ * below, which finds its set through cat_first. The feature is
+ * feature_flags & CAIRN_TREE_CNODE_FEATURE_MASK (features are below 2^20).
  */
+#define CAIRN_TREE_CNODE_SMALL_SET (1u << 28)
+#define CAIRN_TREE_CNODE_FEATURE_MASK (CAIRN_TREES_MAX_FEATURES - 1u)
 typedef struct cairn_tree_cnode {
-    uint32_t feature_flags;   /* as cairn_tree_node */
+    uint32_t feature_flags;   /* as cairn_tree_node, plus CAIRN_TREE_CNODE_SMALL_SET */
     union {
         float value;          /* numeric: the threshold */
-        uint32_t node;        /* categorical: the node's index */
+        uint32_t mask;        /* small set: bit c set when code c goes right */
+        uint32_t node;        /* other categorical: the node's index */
     } u;
 } cairn_tree_cnode;
 
@@ -98,6 +105,8 @@ typedef struct cairn_trees {
     uint32_t complete_depth;
     cairn_tree_cnode *cnodes;
     float *cleaves;
+    size_t complete_small_sets; /* splits marked CAIRN_TREE_CNODE_SMALL_SET (batches then
+                                 * go row by row over this layout, not over packed) */
 } cairn_trees;
 
 void cairn_trees_free(cairn_trees *t);  /* accepts NULL */
@@ -133,6 +142,15 @@ typedef enum cairn_trees_layout {
     CAIRN_TREES_LAYOUT_COMPLETE
 } cairn_trees_layout;
 cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, cairn_error *err);
+
+/*
+ * The complete walk decides 8 trees at once with AVX2 gathers where the CPU
+ * has AVX2 (x86-64), with bit-identical results. allow_simd(false) makes every
+ * walk scalar from then on, for tests and comparisons (process-wide; true
+ * again restores it); simd_active says whether the vector walk is in use.
+ */
+void cairn_trees_allow_simd(bool allow);
+bool cairn_trees_simd_active(void);
 
 /*
  * Scores one row x (n_features doubles, NaN = missing) into out: 1 value for

@@ -37,6 +37,7 @@
 #include "learn/gbdt.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define TREES_MAGIC "CAIRNGB"   /* 8 bytes with the NUL */
@@ -198,6 +199,17 @@ static bool cat_go_left(const cairn_trees *t, uint32_t node, float fv)
     return !cat_member(t, node, (uint32_t)fv);
 }
 
+/* For the fast walks: the decision at categorical node i, where a NaN keeps
+ * go_left (its default direction, already worked out). Kept out of line so
+ * the walks branch once, on the node's flag, and never on NaN. */
+__attribute__((noinline)) static unsigned cat_step_left(const cairn_trees *t, uint32_t node,
+                                                        float fv, unsigned go_left)
+{
+    if (fv != fv)
+        return go_left;
+    return cat_go_left(t, node, fv);
+}
+
 /* ---- the plain walk over the node arrays (models without compile) ---- */
 
 static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
@@ -237,6 +249,9 @@ static float tree_leaf(const cairn_trees *t, uint32_t tree, const double *x)
 /* The complete walk reads a row copied to float on the stack: models with more inputs than
  * this never use it, so compile does not build it for them. */
 #define ROW_INPUTS 256
+/* Categorical sets with codes below this are bit masks in the complete layout. */
+#define SMALL_SET_CODES 32u
+#define CNODE_SMALL_SHIFT 28u
 
 /* Fills slot (at level `level`) of one tree's complete layout (splits cn, leaves lv) from
  * node i of the node arrays, recursing at most complete_depth levels. */
@@ -258,10 +273,21 @@ static void complete_fill(const cairn_trees *t, cairn_tree_cnode *cn, float *lv,
         return;
     }
     cn[slot].feature_flags = t->feature[i] | fl << CAIRN_TREE_NODE_FLAG_SHIFT;
-    if (fl & CAIRN_TREE_CATEGORICAL)
-        cn[slot].u.node = i;
-    else
+    if (fl & CAIRN_TREE_CATEGORICAL) {
+        /* Codes strictly increase within a set: the last is the largest. */
+        uint32_t first = t->cat_first[i], end = t->cat_first[i + 1];
+        if (end > first && t->cats[end - 1] < SMALL_SET_CODES) {
+            uint32_t mask = 0;
+            for (uint32_t c = first; c < end; c++)
+                mask |= 1u << t->cats[c];
+            cn[slot].feature_flags = (cn[slot].feature_flags & ~NODE_CAT) | CAIRN_TREE_CNODE_SMALL_SET;
+            cn[slot].u.mask = mask;
+        } else {
+            cn[slot].u.node = i;
+        }
+    } else {
         cn[slot].u.value = t->value[i];
+    }
     complete_fill(t, cn, lv, 2 * slot + 1, level + 1, t->left[i]);
     complete_fill(t, cn, lv, 2 * slot + 2, level + 1, t->right[i]);
 }
@@ -285,6 +311,9 @@ static cairn_status complete_build(cairn_trees *t, uint32_t D, cairn_error *err)
     t->cleaves = lv;
     for (uint32_t k = 0; k < t->n_trees; k++)
         complete_fill(t, cn + k * n_split, lv + k * n_leaf, 0, 0, t->tree_first[k]);
+    t->complete_small_sets = 0;
+    for (size_t i = 0; i < (size_t)t->n_trees * n_split; i++)
+        t->complete_small_sets += (cn[i].feature_flags & CAIRN_TREE_CNODE_SMALL_SET) != 0;
     return CAIRN_OK;
 }
 
@@ -350,6 +379,7 @@ cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, c
         t->cnodes = NULL;
         t->cleaves = NULL;
         t->complete_depth = 0;
+        t->complete_small_sets = 0;
     }
     cairn_free(t->packed);
     cairn_free(t->tree_steps);
@@ -376,8 +406,8 @@ static inline uint32_t packed_next(const cairn_trees *t, const cairn_tree_node *
     uint32_t w = nd->feature_flags;
     unsigned nan = isnan(fv) != 0;
     unsigned go_left = (unsigned)(fv < nd->value) | (nan & (w >> NODE_DL_SHIFT));
-    if (__builtin_expect((w & NODE_CAT) != 0, 0) && !nan)
-        go_left = cat_go_left(t, i, fv);
+    if (__builtin_expect((w & NODE_CAT) != 0, 0))
+        go_left = cat_step_left(t, i, fv, go_left);
     return nd->child[go_left ^ 1u];
 }
 
@@ -398,48 +428,214 @@ static inline uint32_t packed_step_f(const cairn_trees *t, const cairn_tree_node
 
 /* ---- the complete walk ------------------------------------------------- */
 
-/* Whether the row goes right at split nd of the complete layout: the rules
- * of packed_next (for a categorical split the threshold comparison reads
- * the node index as a float, and its result is then replaced). */
-static inline uint32_t complete_right(const cairn_trees *t, const cairn_tree_cnode *nd, float fv)
+/*
+ * A row as the complete walk reads it: each input rounded once to float,
+ * and beside it the input as a one-bit set for small categorical splits
+ * (bit c for a valid code c below 32, where XGBoost truncates a valid code
+ * toward zero; no bit for NaN, negative or larger values, which such a
+ * split sends left unless NaN takes the default direction).
+ */
+typedef struct complete_row {
+    float x[ROW_INPUTS];
+    uint32_t bit[ROW_INPUTS];
+} complete_row;
+
+/* Fills r from x; returns whether any input is NaN. */
+static bool complete_row_fill(complete_row *r, const double *x, uint32_t n)
 {
-    uint32_t w = nd->feature_flags;
-    unsigned nan = isnan(fv) != 0;
-    unsigned go_left = (unsigned)(fv < nd->u.value) | (nan & (w >> NODE_DL_SHIFT));
-    if (__builtin_expect((w & NODE_CAT) != 0, 0) && !nan)
-        go_left = cat_go_left(t, nd->u.node, fv);
-    return go_left ^ 1u;
+    unsigned nan = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        float fv = (float)x[f];
+        r->x[f] = fv;
+        r->bit[f] = fv >= 0.0f && fv < (float)SMALL_SET_CODES ? 1u << (uint32_t)fv : 0u;
+        nan |= fv != fv;
+    }
+    return nan != 0;
 }
 
-/* margins() over the complete layout; xf is the row in float. */
-static void complete_margins(const cairn_trees *t, const float *xf, float *m)
+/*
+ * Whether row r goes right at split nd of the complete layout, by the rules
+ * of packed_next. Numeric and small-set splits are both computed and one is
+ * selected by the node's bit, without a branch: a numeric split goes right
+ * when x >= threshold (false for NaN), a small set when the input's bit is in
+ * the mask (never for NaN or an invalid code). With may_nan, a NaN then goes
+ * right exactly when the default-left flag is clear; rows without NaN (the
+ * caller checks once per row) skip that. Other categorical splits take the
+ * slow path. Padding slots (flags 0) decide anything: both children lead to
+ * the same leaf values.
+ */
+static inline __attribute__((always_inline)) uint32_t
+complete_right(const cairn_trees *t, const cairn_tree_cnode *nd, const complete_row *r,
+               bool may_nan)
+{
+    uint32_t w = nd->feature_flags, f = w & CAIRN_TREE_CNODE_FEATURE_MASK;
+    float fv = r->x[f];
+    uint32_t num = fv >= nd->u.value;
+    uint32_t set = (r->bit[f] & nd->u.mask) != 0;
+    uint32_t small = 0u - ((w >> CNODE_SMALL_SHIFT) & 1u);
+    uint32_t right = num ^ ((num ^ set) & small);
+    if (may_nan) {
+        uint32_t nan = fv != fv;
+        right |= nan & ~(w >> NODE_DL_SHIFT) & 1u;
+    }
+    if (__builtin_expect((w & NODE_CAT) != 0, 0))
+        right = cat_step_left(t, nd->u.node, fv, right ^ 1u) ^ 1u;
+    return right;
+}
+
+/* margins() over the complete layout from tree k on, for a row without NaN or with. */
+static inline __attribute__((always_inline)) void
+complete_walk(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, bool may_nan)
 {
     uint32_t D = t->complete_depth;
     size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
     const cairn_tree_cnode *cn = t->cnodes;
     const float *lv = t->cleaves;
-    uint32_t k = 0;
     for (; k + WALK_GROUP <= t->n_trees; k += WALK_GROUP) {
         const cairn_tree_cnode *base = cn + (size_t)k * ns;
         uint32_t idx[WALK_GROUP] = {0};
         for (uint32_t s = 0; s < D; s++)
-            for (int j = 0; j < WALK_GROUP; j++) {
-                const cairn_tree_cnode *nd = base + (size_t)j * ns + idx[j];
-                float fv = xf[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK];
-                idx[j] = 2 * idx[j] + 1 + complete_right(t, nd, fv);
-            }
+            for (int j = 0; j < WALK_GROUP; j++)
+                idx[j] = 2 * idx[j] + 1 + complete_right(t, base + (size_t)j * ns + idx[j], r, may_nan);
         for (int j = 0; j < WALK_GROUP; j++)
             m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
     }
     for (; k < t->n_trees; k++) {
         const cairn_tree_cnode *tree = cn + (size_t)k * ns;
         uint32_t i = 0;
-        for (uint32_t s = 0; s < D; s++) {
-            const cairn_tree_cnode *nd = tree + i;
-            i = 2 * i + 1 + complete_right(t, nd, xf[nd->feature_flags & CAIRN_TREE_NODE_FEATURE_MASK]);
-        }
+        for (uint32_t s = 0; s < D; s++)
+            i = 2 * i + 1 + complete_right(t, tree + i, r, may_nan);
         m[t->tree_class[k]] += lv[(size_t)k * nl + i - ns];
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_WALK 1
+
+/*
+ * One level of the complete walk for 8 trees at once (AVX2): slots holds
+ * each tree's offset in cnodes (in 8-byte splits) plus its current slot
+ * index i; returns 2i+1 or 2i+2 per lane, with the decisions of
+ * complete_right. Gathers read the split's two words, then the row's float
+ * and bit for its feature. A big-set categorical split (sign bit of its
+ * word, rare) is decided lane by lane with cat_go_left.
+ */
+__attribute__((target("avx2"))) static inline __m256i
+avx2_level(const cairn_trees *t, const int *words, __m256i off, __m256i idx, const complete_row *r,
+           bool may_nan)
+{
+    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi32(-1);
+    __m256i slot = _mm256_add_epi32(off, idx);
+    __m256i w = _mm256_i32gather_epi32(words, slot, 8);
+    __m256i u = _mm256_i32gather_epi32(words + 1, slot, 8);
+    __m256i f = _mm256_and_si256(w, _mm256_set1_epi32((int)CAIRN_TREE_CNODE_FEATURE_MASK));
+    __m256 x = _mm256_i32gather_ps(r->x, f, 4);
+    __m256i bit = _mm256_i32gather_epi32((const int *)r->bit, f, 4);
+    /* All-ones where the row goes right. */
+    __m256i num = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_castsi256_ps(u), _CMP_GE_OQ));
+    __m256i set = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bit, u), zero), ones);
+    __m256i small = _mm256_srai_epi32(_mm256_slli_epi32(w, 31 - (int)CNODE_SMALL_SHIFT), 31);
+    __m256i right = _mm256_blendv_epi8(num, set, small);
+    if (may_nan) {
+        __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        __m256i dl = _mm256_srai_epi32(_mm256_slli_epi32(w, 31 - (int)NODE_DL_SHIFT), 31);
+        right = _mm256_or_si256(right, _mm256_andnot_si256(dl, nan));
+    }
+    int big = _mm256_movemask_ps(_mm256_castsi256_ps(w));   /* NODE_CAT is bit 31 */
+    if (__builtin_expect(big != 0, 0)) {
+        uint32_t ws[8], us[8];
+        int32_t rs[8];
+        float xs[8];
+        _mm256_storeu_si256((__m256i *)ws, w);
+        _mm256_storeu_si256((__m256i *)us, u);
+        _mm256_storeu_si256((__m256i *)rs, right);
+        _mm256_storeu_ps(xs, x);
+        for (int j = 0; j < 8; j++)
+            if ((big >> j & 1) && !(xs[j] != xs[j]))
+                rs[j] = cat_go_left(t, us[j], xs[j]) ? 0 : -1;
+        right = _mm256_loadu_si256((const __m256i *)rs);
+    }
+    /* 2i + 1 + (right ? 1 : 0), right being 0 or -1. */
+    return _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(idx, idx), _mm256_set1_epi32(1)),
+                            right);
+}
+
+/* complete_walk with 16 trees a group in two vectors of 8; the rest as complete_walk. */
+__attribute__((target("avx2"))) static inline void
+avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
+{
+    uint32_t D = t->complete_depth;
+    size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
+    const float *lv = t->cleaves;
+    __m256i off0 = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                      _mm256_set1_epi32((int)ns));
+    __m256i off1 = _mm256_add_epi32(off0, _mm256_set1_epi32((int)(8 * ns)));
+    uint32_t k = 0;
+    for (; k + 16 <= t->n_trees; k += 16) {
+        const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
+        __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
+        for (uint32_t s = 0; s < D; s++) {
+            i0 = avx2_level(t, words, off0, i0, r, may_nan);
+            i1 = avx2_level(t, words, off1, i1, r, may_nan);
+        }
+        uint32_t idx[16];
+        _mm256_storeu_si256((__m256i *)idx, i0);
+        _mm256_storeu_si256((__m256i *)(idx + 8), i1);
+        for (int j = 0; j < 16; j++)
+            m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+    }
+    complete_walk(t, r, m, k, may_nan);
+}
+
+__attribute__((target("avx2"))) static void avx2_walk_nan(const cairn_trees *t,
+                                                          const complete_row *r, float *m)
+{
+    avx2_walk(t, r, m, true);
+}
+
+__attribute__((target("avx2"))) static void avx2_walk_finite(const cairn_trees *t,
+                                                             const complete_row *r, float *m)
+{
+    avx2_walk(t, r, m, false);
+}
+#endif
+
+/* Whether the complete walk may use AVX2 (where the CPU has it); tests turn it off. */
+static _Atomic int simd_allowed = 1;
+
+void cairn_trees_allow_simd(bool allow)
+{
+    atomic_store_explicit(&simd_allowed, allow ? 1 : 0, memory_order_relaxed);
+}
+
+bool cairn_trees_simd_active(void)
+{
+#ifdef HAVE_AVX2_WALK
+    return atomic_load_explicit(&simd_allowed, memory_order_relaxed) &&
+           __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+static void complete_margins(const cairn_trees *t, const double *x, float *m)
+{
+    complete_row r;
+    bool may_nan = complete_row_fill(&r, x, t->n_features);
+#ifdef HAVE_AVX2_WALK
+    if (cairn_trees_simd_active()) {
+        if (may_nan)
+            avx2_walk_nan(t, &r, m);
+        else
+            avx2_walk_finite(t, &r, m);
+        return;
+    }
+#endif
+    if (may_nan)
+        complete_walk(t, &r, m, 0, true);
+    else
+        complete_walk(t, &r, m, 0, false);
 }
 
 /* Margins in float32, tree order, from base_margin (m has n_outputs slots). */
@@ -448,11 +644,7 @@ static void margins(const cairn_trees *t, const double *x, float *m)
     for (uint32_t k = 0; k < t->n_outputs; k++)
         m[k] = t->base_margin;
     if (t->cleaves && t->n_features <= ROW_INPUTS) {
-        /* Each input rounded once, not once per visit: the same rounding. */
-        float xf[ROW_INPUTS];
-        for (uint32_t f = 0; f < t->n_features; f++)
-            xf[f] = (float)x[f];
-        complete_margins(t, xf, m);
+        complete_margins(t, x, m);
         return;
     }
     const cairn_tree_node *p = t->packed;
@@ -557,7 +749,10 @@ void cairn_trees_predict_batch(const cairn_trees *t, const double *x, size_t n, 
 {
     size_t w = cairn_trees_n_scores(t), nf = t->n_features, no = t->n_outputs;
     const cairn_tree_node *p = t->packed;
-    if (!p) {
+    /* Without packed, and for models with small-set splits, which the
+     * complete walk decides without a branch and packed with one and a
+     * search (a 200-tree churn model: 2.6 against 3.7 us a row), row by row. */
+    if (!p || (t->cleaves && t->complete_small_sets > 0)) {
         for (size_t r = 0; r < n; r++)
             cairn_trees_predict(t, x + r * nf, out + r * w);
         return;

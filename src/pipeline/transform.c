@@ -56,6 +56,7 @@ struct cairn_transform {
     size_t n_out;
     char **names;          /* n_out feature names */
     uint32_t *cat_levels;  /* n_out: 0, or the number of codes of a categorical output */
+    bool distinct_names;   /* the time column and every column have different names */
 };
 
 /* A value as either path sees it before it is converted to the column's kind. */
@@ -322,6 +323,14 @@ static const char *const TIME_PART[MAX_SLOTS] = {"__hour", "__dow", "__month", "
 static cairn_status build_outputs(cairn_transform *t)
 {
     size_t n = 0;
+    t->distinct_names = true;
+    for (size_t i = 0; i < t->n_cols; i++) {
+        if (t->time_name && strcmp(t->cols[i].name, t->time_name) == 0)
+            t->distinct_names = false;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->cols[i].name, t->cols[j].name) == 0)
+                t->distinct_names = false;
+    }
     for (size_t i = 0; i < t->n_cols; i++) {
         tcol *c = &t->cols[i];
         size_t k = 0;
@@ -863,8 +872,19 @@ done:
     return st;
 }
 
-static const cairn_field *find_field(const cairn_field *fields, size_t n, const char *name)
+/* The first field named name. With ahead (NULL: plain search), *ahead
+ * counts the leading fields already matched, each to a name that differs
+ * from this one (the caller's names are distinct), so when the next field is
+ * the one it is the first match without a search. Rows usually list their
+ * fields in the order the columns are read. */
+static const cairn_field *find_field(const cairn_field *fields, size_t n, const char *name,
+                                     size_t *ahead)
 {
+    size_t a = ahead ? *ahead : n;
+    if (a < n && fields[a].name && strcmp(fields[a].name, name) == 0) {
+        *ahead = a + 1;
+        return &fields[a];
+    }
     for (size_t i = 0; i < n; i++)
         if (fields[i].name && strcmp(fields[i].name, name) == 0)
             return &fields[i];
@@ -893,7 +913,8 @@ cairn_status cairn_transform_apply_row(const cairn_transform *t, const cairn_fie
                                        size_t n_fields, double *x, cairn_error *err)
 {
     tval tv, v;
-    if (t->time_name && field_val(find_field(fields, n_fields, t->time_name), &tv) < 0)
+    size_t ahead_n = 0, *ahead = t->distinct_names ? &ahead_n : NULL;
+    if (t->time_name && field_val(find_field(fields, n_fields, t->time_name, ahead), &tv) < 0)
         return cairn_error_set(err, CAIRN_EINPUT, t->time_name, "unknown value kind");
     if (!t->time_name)
         memset(&tv, 0, sizeof tv);
@@ -903,7 +924,7 @@ cairn_status cairn_transform_apply_row(const cairn_transform *t, const cairn_fie
         return cairn_error_set(err, CAIRN_EINPUT, t->time_name, "value cannot be read as a timestamp");
     for (size_t i = 0; i < t->n_cols; i++) {
         const tcol *c = &t->cols[i];
-        if (field_val(find_field(fields, n_fields, c->name), &v) < 0
+        if (field_val(find_field(fields, n_fields, c->name, ahead), &v) < 0
             || emit_column(t, c, &v, &tv, x) != CAIRN_OK)
             return cairn_error_set(err, CAIRN_EINPUT, c->name,
                                    "value cannot be read as the column's type");

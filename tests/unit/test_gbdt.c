@@ -633,6 +633,12 @@ static uint32_t rt_node(rt_gen *g, int depth)
         for (uint32_t c = 0; c < 12; c++)   /* possibly empty */
             if (unif(g->s) < 0.35)
                 t->cats[g->next_cat++] = c;
+        /* Codes at the edge of the complete layout's 32-bit sets and past it
+         * (such a split takes the set search instead). */
+        static const uint32_t edge[] = {31, 32, 40, 1000};
+        for (int e = 0; e < 4; e++)
+            if (unif(g->s) < 0.15)
+                t->cats[g->next_cat++] = edge[e];
     } else {
         do
             t->feature[i] = (uint32_t)(unif(g->s) * RT_D);
@@ -655,7 +661,7 @@ static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_tre
 {
     uint32_t max_nodes = n_trees * ((1u << (RT_MAX_DEPTH + 1)) - 1);
     cairn_trees *t = NULL;
-    assert_int_equal(cairn_trees_alloc(n_trees, max_nodes, max_nodes * 12, &t, NULL), CAIRN_OK);
+    assert_int_equal(cairn_trees_alloc(n_trees, max_nodes, max_nodes * 16, &t, NULL), CAIRN_OK);
     t->task = task;
     t->n_features = RT_D;
     t->n_outputs = n_outputs;
@@ -677,14 +683,18 @@ static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_tre
 
 /* Rows hitting every rule: NaN, +-inf, ties with a threshold (also a double
  * just above one, equal after rounding to float), negative, fractional,
- * unseen and out-of-range codes. */
+ * unseen and out-of-range codes, codes around 32. Every third row has no
+ * NaN at all (the complete walk has its own path for those). */
 static void rt_rows(double *x, size_t n, uint64_t *s)
 {
+    static const double edge[] = {31.0, 31.5, 32.0, 32.5, 33.0, 40.0, 1000.0, -0.5};
     for (size_t r = 0; r < n; r++) {
         for (int f = 0; f < RT_D; f++) {
             double u = unif(s), v;
-            if (u < 0.12)
+            if (u < 0.12 && r % 3 != 0)
                 v = NAN;
+            else if (RT_IS_CAT(f) && u < 0.12)
+                v = edge[(int)(unif(s) * 8)];
             else if (!RT_IS_CAT(f))
                 v = u < 0.15   ? (unif(s) < 0.5 ? INFINITY : -INFINITY)
                     : u < 0.45 ? rt_grid(s)
@@ -769,10 +779,15 @@ static void test_packed_matches_plain_walk(void **state)
         assert_memory_equal(plain_m, ref_m, nm * sizeof(double));
         assert_memory_equal(plain_b, plain, nw * sizeof(double));
 
-        /* Each layout: packed alone, the complete one, and compile's own pick. */
-        for (int lay = 0; lay < 3; lay++) {
+        /* Each layout: packed alone, the complete one, and compile's own pick;
+         * each with the vector walk where the CPU has it, and scalar. */
+        for (int lay = 0; lay < 6; lay++) {
             static const cairn_trees_layout layouts[] = {
+                CAIRN_TREES_LAYOUT_PACKED, CAIRN_TREES_LAYOUT_COMPLETE, CAIRN_TREES_LAYOUT_AUTO,
                 CAIRN_TREES_LAYOUT_PACKED, CAIRN_TREES_LAYOUT_COMPLETE, CAIRN_TREES_LAYOUT_AUTO};
+            cairn_trees_allow_simd(lay < 3);
+            if (lay >= 3)
+                assert_false(cairn_trees_simd_active());
             assert_int_equal(cairn_trees_compile_as(t, layouts[lay], NULL), CAIRN_OK);
             assert_non_null(t->packed);
             if (layouts[lay] == CAIRN_TREES_LAYOUT_PACKED)
@@ -783,6 +798,18 @@ static void test_packed_matches_plain_walk(void **state)
                 for (uint32_t k = 0; k < t->n_trees; k++)
                     dmax = depths[k] > dmax ? depths[k] : dmax;
                 assert_int_equal(t->complete_depth, dmax);
+                /* Both kinds of set split are there: bit masks (codes below
+                 * 32) and node indices (a code of 32 or more). */
+                size_t n_small = 0, n_big = 0, ns = ((size_t)1 << dmax) - 1;
+                for (size_t i = 0; i < (size_t)t->n_trees * ns; i++) {
+                    uint32_t fw = t->cnodes[i].feature_flags;
+                    n_small += (fw & CAIRN_TREE_CNODE_SMALL_SET) != 0;
+                    n_big += (fw >> CAIRN_TREE_NODE_FLAG_SHIFT & CAIRN_TREE_CATEGORICAL) != 0;
+                }
+                if (t->n_trees >= 30) {
+                    assert_true(n_small > 0);
+                    assert_true(n_big > 0);
+                }
             }
             memset(got, 0, nw * sizeof(double));
             memset(got_m, 0, nm * sizeof(double));
@@ -807,6 +834,7 @@ static void test_packed_matches_plain_walk(void **state)
             cairn_trees_predict_batch(t, x, RT_ROWS, got_b);
             assert_memory_equal(got_b, plain, nw * sizeof(double));
         }
+        cairn_trees_allow_simd(true);
 
         /* Loaded models are compiled and score the same. */
         uint8_t *bytes = NULL;

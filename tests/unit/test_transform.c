@@ -743,6 +743,31 @@ static void test_row_errors(void **state)
     };
     assert_int_equal(cairn_transform_apply_row(t, good, 3, x, &err), CAIRN_OK);
     assert_true(x[0] == 12.5);
+    /* Fields match by name in any order, the first of a repeated name wins
+     * (apply_row looks at the next field first, then searches). */
+    size_t no = cairn_transform_n_out(t);
+    double *y = malloc(no * sizeof *y);
+    assert_non_null(y);
+    cairn_field num1 = {.name = "num", .kind = CAIRN_VALUE_NUMBER, .num = 3.25};
+    cairn_field num2 = {.name = "num", .kind = CAIRN_VALUE_NUMBER, .num = -8};
+    cairn_field flag = {.name = "flag", .kind = CAIRN_VALUE_BOOL, .b = 1};
+    cairn_field other = {.name = "other", .kind = CAIRN_VALUE_NUMBER, .num = 1};
+    cairn_field ref[] = {num1, flag};
+    assert_int_equal(cairn_transform_apply_row(t, ref, 2, x, &err), CAIRN_OK);
+    assert_true(x[0] == 3.25);
+    cairn_field orders[][4] = {
+        {flag, num1}, {other, flag, num1}, {num1, flag, num2}, {num1, num2, flag},
+        {flag, num1, num2}, {other, num1, num2, flag}, {flag, other, num1, num2},
+    };
+    size_t lens[] = {2, 3, 3, 3, 3, 4, 4};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(orders); i++) {
+        assert_int_equal(cairn_transform_apply_row(t, orders[i], lens[i], y, &err), CAIRN_OK);
+        assert_memory_equal(y, x, no * sizeof *y);
+    }
+    cairn_field second[] = {num2, flag, num1};
+    assert_int_equal(cairn_transform_apply_row(t, second, 3, y, &err), CAIRN_OK);
+    assert_true(y[0] == -8);
+    free(y);
     free(x);
     /* Invalid fits. */
     cairn_transform *u = (cairn_transform *)1;
