@@ -40,7 +40,7 @@ static bool reserve(cairn_buf *b, size_t extra)
     return true;
 }
 
-void cairn_buf_append(cairn_buf *b, const void *p, size_t n)
+void cairn_buf_append_grow(cairn_buf *b, const void *p, size_t n)
 {
     if (!reserve(b, n))
         return;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CAIRN_UNUSED(x) ((void)(x))
 #define CAIRN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -62,7 +63,21 @@ typedef struct cairn_buf {
 
 void cairn_buf_init(cairn_buf *b);
 void cairn_buf_reset(cairn_buf *b);            /* frees the memory */
-void cairn_buf_append(cairn_buf *b, const void *p, size_t n);
+/* The growing half of cairn_buf_append (out of line: rare). */
+void cairn_buf_append_grow(cairn_buf *b, const void *p, size_t n);
+/* Appends n bytes (p may be NULL when n is 0). Inline when they fit, which
+ * is nearly always: builders append a few bytes at a time. */
+static inline void cairn_buf_append(cairn_buf *b, const void *p, size_t n)
+{
+    if (!b->failed && n < b->cap - b->len) {
+        if (n)
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    cairn_buf_append_grow(b, p, n);
+}
 void cairn_buf_puts(cairn_buf *b, const char *s);
 void cairn_buf_putc(cairn_buf *b, char c);
 void cairn_buf_printf(cairn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
