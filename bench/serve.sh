@@ -23,7 +23,8 @@
 #    the table shows each one's median round, the cairn/bare ratio is the
 #    median of the rounds' ratios.
 #    It prints req/s, p50 and p99 for each and the ratios cairn/fastest
-#    Python and cairn/bare, and checks that cairn answered every request
+#    Python and cairn/bare, the CPU time per request of the bare and cairn
+#    servers in each round, and checks that cairn answered every request
 #    with a 2xx (wrk's "Non-2xx" count and socket errors) and dropped no
 #    prediction-log record (cairn_log_dropped_total from /metrics after the
 #    run); a failed check is exit 1.
@@ -200,14 +201,32 @@ wait_ready() {
   die "the $name server did not answer 200 at $url"
 }
 
-# load NAME URL: warm-up, then the timed wrk run into $WORK/NAME.wrk.
+# cpu_ticks PID: the process's user and kernel CPU time so far, in clock ticks
+# (fields 14 and 15 of /proc/PID/stat, counted after the command name's ')').
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12, $13}'
+}
+
+# load NAME URL [cpu]: warm-up, then the timed wrk run into $WORK/NAME.wrk. With cpu,
+# also the server's CPU time per request over the timed run (one process: SERVER_PID).
 load() {
-  local name=$1 url=$2
+  local name=$1 url=$2 cpu=${3:-} t0 t1
   wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 2s -s "$ROOT/bench/serve_post.lua" "$url" >/dev/null
+  [ -n "$cpu" ] && t0=$(cpu_ticks "$SERVER_PID")
   wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency \
     -s "$ROOT/bench/serve_post.lua" "$url" >"$WORK/$name.wrk"
+  [ -n "$cpu" ] && t1=$(cpu_ticks "$SERVER_PID")
   printf '%-8s ' "$name:"
-  grep -E 'Requests/sec' "$WORK/$name.wrk" | tr -s ' '
+  grep -E 'Requests/sec' "$WORK/$name.wrk" | tr -s ' ' | tr -d '\n'
+  if [ -n "$cpu" ] && [ -n "$t0" ] && [ -n "$t1" ]; then
+    awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" \
+      -v n="$(awk '/requests in/ {print $1}' "$WORK/$name.wrk")" 'BEGIN {
+        split(a, x, " "); split(b, y, " ");
+        if (n > 0) printf "  server CPU %.1f us a request (user %.1f, kernel %.1f)",
+          (y[1] + y[2] - x[1] - x[2]) * 1e6 / hz / n, (y[1] - x[1]) * 1e6 / hz / n,
+          (y[2] - x[2]) * 1e6 / hz / n }'
+  fi
+  echo
 }
 
 say ""
@@ -222,7 +241,7 @@ for round in $(seq 1 "$HTTP_ROUNDS"); do
   "$WORK/serve_bare" "$PORT" "$CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
   SERVER_PID=$!
   wait_ready bare "http://127.0.0.1:$PORT$PREDICT_PATH"
-  load "bare.$round" "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load "bare.$round" "http://127.0.0.1:$PORT$PREDICT_PATH" cpu
   stop_server
 
   PORT=$(free_port)
@@ -230,7 +249,7 @@ for round in $(seq 1 "$HTTP_ROUNDS"); do
     >"$WORK/cairn.stdout" 2>"$WORK/cairn.stderr" &
   SERVER_PID=$!
   wait_ready cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
-  load "cairn.$round" "http://127.0.0.1:$PORT$PREDICT_PATH"
+  load "cairn.$round" "http://127.0.0.1:$PORT$PREDICT_PATH" cpu
   curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/cairn.$round.metrics" ||
     die "cannot read cairn's /metrics"
   stop_server
