@@ -83,14 +83,24 @@ CAIRN_API void cairn_contract_free(cairn_contract *c)
     cairn_free(c);
 }
 
-long cairn_contract_find(const cairn_contract *c, const char *name)
+long cairn_contract_find_from(const cairn_contract *c, const char *name, size_t from)
 {
     if (!c || !name)
         return -1;
-    for (size_t i = 0; i < c->n_cols; i++)
+    size_t n = c->n_cols;
+    if (from >= n)
+        from = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = from + k < n ? from + k : from + k - n;
         if (c->cols[i].name && strcmp(c->cols[i].name, name) == 0)
             return (long)i;
+    }
     return -1;
+}
+
+long cairn_contract_find(const cairn_contract *c, const char *name)
+{
+    return cairn_contract_find_from(c, name, 0);
 }
 
 /* Byte-wise comparison of a NUL-terminated string with s[0..n), in strcmp order. */

@@ -123,6 +123,9 @@ bool cairn_contract_domain_has(const cairn_contract_col *col, const char *s, siz
 
 /* Index of a column in the contract, or -1. */
 long cairn_contract_find(const cairn_contract *c, const char *name);
+/* As cairn_contract_find, searching from column `from` on and wrapping around (column
+ * names are unique, so the answer is the same; a good start saves the search). */
+long cairn_contract_find_from(const cairn_contract *c, const char *name, size_t from);
 
 /* ---- checking a whole frame -------------------------------------------- */
 

@@ -167,20 +167,6 @@ static const char *check_value(const cairn_contract_col *col, const cairn_field 
     return NULL;
 }
 
-/* The column named name, searched from column `from` on, wrapping around (-1: none).
- * Clients usually send fields in the contract's order, so the search starts
- * just after the previous match and mostly succeeds at once. */
-static long find_from(const cairn_contract *c, const char *name, size_t from)
-{
-    size_t n = c->n_cols;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = from + k < n ? from + k : from + k - n;
-        if (c->cols[i].name && strcmp(c->cols[i].name, name) == 0)
-            return (long)i;
-    }
-    return -1;
-}
-
 CAIRN_API cairn_status cairn_contract_validate_row(const cairn_contract *c,
                                                    const cairn_field *fields, size_t n, long row,
                                                    cairn_violations *out, cairn_error *err)
@@ -203,7 +189,8 @@ CAIRN_API cairn_status cairn_contract_validate_row(const cairn_contract *c,
     for (size_t i = 0; i < n; i++) {
         const cairn_field *fd = &fields[i];
         const char *name = fd->name ? fd->name : "";
-        long j = find_from(c, name, next);
+        /* Clients usually send fields in the contract's order: start after the last match. */
+        long j = cairn_contract_find_from(c, name, next);
         const char *why = NULL;
         if (j >= 0)
             next = (size_t)j + 1 < c->n_cols ? (size_t)j + 1 : 0;

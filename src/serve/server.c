@@ -1030,6 +1030,14 @@ static void metric_head(cairn_buf *b, const char *name, const char *type, const 
     cairn_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with one unlabelled sample: its head, then the value. */
+static void metric_u64(cairn_buf *b, const char *name, const char *type, const char *help,
+                       uint64_t v)
+{
+    metric_head(b, name, type, help);
+    cairn_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* One counter (at offset off in a stripe) summed over the stripes. */
 static uint64_t stripe_sum(cairn_server *s, size_t off)
 {
@@ -1123,35 +1131,31 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
                      (unsigned long long)atomic_load(&s->fallback_rows));
     cairn_buf_printf(&b, "cairn_fallback_rows_total{by=\"baseline\"} %llu\n",
                      (unsigned long long)atomic_load(&s->baseline_rows));
-    metric_head(&b, "cairn_shadow_rows_total", "counter", "Rows scored by shadow versions.");
-    cairn_buf_printf(&b, "cairn_shadow_rows_total %llu\n",
-                     (unsigned long long)atomic_load(&s->shadow_scored));
-    metric_head(&b, "cairn_shadow_dropped_total", "counter",
-                "Shadow requests dropped because the shadow queue was full.");
-    cairn_buf_printf(&b, "cairn_shadow_dropped_total %llu\n",
-                     (unsigned long long)atomic_load(&s->shadow_dropped));
+    metric_u64(&b, "cairn_shadow_rows_total", "counter",
+               "Rows scored by shadow versions.", atomic_load(&s->shadow_scored));
+    metric_u64(&b, "cairn_shadow_dropped_total", "counter",
+               "Shadow requests dropped because the shadow queue was full.",
+               atomic_load(&s->shadow_dropped));
     metric_head(&b, "cairn_inflight_requests", "gauge", "Requests being handled now.");
     cairn_buf_printf(&b, "cairn_inflight_requests %d\n", atomic_load(&s->inflight));
     cairn_plog_counters pc = {0};
     if (s->plog)
         cairn_plog_get_counters(s->plog, &pc);
-    metric_head(&b, "cairn_log_records_total", "counter", "Prediction log records accepted.");
-    cairn_buf_printf(&b, "cairn_log_records_total %llu\n", (unsigned long long)pc.appended);
-    metric_head(&b, "cairn_log_written_total", "counter", "Prediction log records written to a segment.");
-    cairn_buf_printf(&b, "cairn_log_written_total %llu\n", (unsigned long long)pc.written);
-    metric_head(&b, "cairn_log_dropped_total", "counter",
-                "Prediction log records dropped (the buffer stayed full).");
-    cairn_buf_printf(&b, "cairn_log_dropped_total %llu\n", (unsigned long long)pc.dropped);
-    metric_head(&b, "cairn_log_ring_waits_total", "counter",
-                "Prediction log appends that found the buffer full and waited for room.");
-    cairn_buf_printf(&b, "cairn_log_ring_waits_total %llu\n", (unsigned long long)pc.waits);
-    metric_head(&b, "cairn_log_ring_bytes", "gauge", "Size of the prediction log buffer.");
-    cairn_buf_printf(&b, "cairn_log_ring_bytes %llu\n", (unsigned long long)pc.ring_bytes);
-    metric_head(&b, "cairn_log_ring_peak_bytes", "gauge",
-                "Most prediction log buffer bytes in use at once since the server started.");
-    cairn_buf_printf(&b, "cairn_log_ring_peak_bytes %llu\n", (unsigned long long)pc.ring_peak);
-    metric_head(&b, "cairn_log_write_errors_total", "counter", "Prediction log write errors.");
-    cairn_buf_printf(&b, "cairn_log_write_errors_total %llu\n", (unsigned long long)pc.write_errors);
+    metric_u64(&b, "cairn_log_records_total", "counter",
+               "Prediction log records accepted.", pc.appended);
+    metric_u64(&b, "cairn_log_written_total", "counter",
+               "Prediction log records written to a segment.", pc.written);
+    metric_u64(&b, "cairn_log_dropped_total", "counter",
+               "Prediction log records dropped (the buffer stayed full).", pc.dropped);
+    metric_u64(&b, "cairn_log_ring_waits_total", "counter",
+               "Prediction log appends that found the buffer full and waited for room.", pc.waits);
+    metric_u64(&b, "cairn_log_ring_bytes", "gauge",
+               "Size of the prediction log buffer.", pc.ring_bytes);
+    metric_u64(&b, "cairn_log_ring_peak_bytes", "gauge",
+               "Most prediction log buffer bytes in use at once since the server started.",
+               pc.ring_peak);
+    metric_u64(&b, "cairn_log_write_errors_total", "counter",
+               "Prediction log write errors.", pc.write_errors);
     enum MHD_Result r =
         b.failed ? reply(s, c, rc, 503, "text/plain", "out of memory\n", 14, 1, NULL)
                  : reply(s, c, rc, 200, "text/plain; version=0.0.4", b.data, b.len, 0, NULL);
