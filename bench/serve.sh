@@ -17,8 +17,9 @@
 #    - Flask (Werkzeug, app.run(threaded=True)) + xgboost (serve_peer_flask.py);
 #    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py),
 #      with uvloop and httptools when installed (the table says which);
-#    - the ceiling: serve_bare.c, libmicrohttpd started with cairn's daemon
-#      flags and thread count, answering a fixed reply (HTTP alone).
+#    - the ceiling: serve_bare.c, libmicrohttpd behind cairn's own front
+#      (src/serve/listen.c, the same thread count), answering a fixed reply
+#      (HTTP alone).
 #    bare and cairn run in BENCH_HTTP_ROUNDS alternating rounds (default 3):
 #    the table shows each one's median round, the cairn/bare ratio is the
 #    median of the rounds' ratios.
@@ -109,7 +110,8 @@ CFLAGS="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra"
 cc $CFLAGS -I "$ROOT/include" -I "$ROOT/src" "$ROOT/bench/serve_inproc.c" "$BUILD/libcairn.a" \
   $LIBS -fopenmp -lpthread -lm -o "$WORK/serve_inproc" || die "cannot build serve_inproc"
 # shellcheck disable=SC2086
-cc $CFLAGS "$ROOT/bench/serve_bare.c" $(pkg-config --libs libmicrohttpd) -o "$WORK/serve_bare" ||
+cc $CFLAGS -I "$ROOT/src" "$ROOT/bench/serve_bare.c" "$ROOT/src/serve/listen.c" \
+  $(pkg-config --libs libmicrohttpd) -lpthread -o "$WORK/serve_bare" ||
   die "cannot build serve_bare"
 
 # ---- 0. the model ------------------------------------------------------------------

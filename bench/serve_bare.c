@@ -1,17 +1,19 @@
 /*
  * serve_bare.c -- the ceiling for bench/serve.sh: a bare libmicrohttpd
- * server, started with the same daemon flags and options as `cairn serve`
- * (src/serve/server.c: an epoll internal thread, a pool of THREADS request
- * threads, 4096 connections, a 30 s connection timeout), that reads and
- * discards any request body and answers every request with one fixed small
- * JSON reply of about the size of a one-row prediction. What it costs is
- * HTTP alone: no parsing, no model, no log.
+ * server, started through the same front as `cairn serve` (src/serve/listen.c:
+ * one acceptor placing each connection on the least-loaded of THREADS
+ * single-threaded epoll daemons; 4096 connections, a 30 s connection
+ * timeout), that reads and discards any request body and answers every
+ * request with one fixed small JSON reply of about the size of a one-row
+ * prediction. What it costs is HTTP alone: no parsing, no model, no log.
  *
  *   serve_bare PORT THREADS
  *
  * Listens on 127.0.0.1 only, prints "ready" on stdout once listening, runs
- * until SIGTERM or SIGINT, then stops the daemon and exits 0.
+ * until SIGTERM or SIGINT, then stops the daemons and exits 0.
  */
+#include "serve/listen.h"
+
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
@@ -91,19 +93,23 @@ int main(int argc, char **argv)
     sigaddset(&block, SIGINT);
     sigprocmask(SIG_BLOCK, &block, &old);
 
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD, (uint16_t)port, NULL, NULL, on_request, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_CONNECTION_TIMEOUT,
-        30u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "serve_bare: error: cannot listen on 127.0.0.1:%d\n", port);
+    cairn_http_pool_opts o = {
+        .addr = addr,
+        .threads = (unsigned)threads,
+        .conn_limit = 4096u,
+        .conn_timeout_s = 30u,
+        .handler = on_request,
+    };
+    char why[200];
+    cairn_http_pool *d;
+    if (cairn_http_pool_start(&o, &d, why, sizeof why) != 0) {
+        fprintf(stderr, "serve_bare: error: cannot listen on 127.0.0.1:%d: %s\n", port, why);
         return 1;
     }
     printf("ready\n");
     fflush(stdout);
     while (!stop)
         sigsuspend(&old);
-    MHD_stop_daemon(d);
+    cairn_http_pool_stop(d);
     return 0;
 }

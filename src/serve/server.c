@@ -18,6 +18,7 @@
  *    second handle behind a mutex.
  */
 #include "serve/server.h"
+#include "serve/listen.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -136,7 +137,7 @@ typedef struct slot {
 struct cairn_server {
     cairn_server_opts o;
     char *home_dir;
-    struct MHD_Daemon *mhd;
+    cairn_http_pool *http;            /* the listening socket and request threads */
     int port;
     slot *slots;
     size_t n_slots;
@@ -1136,6 +1137,11 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
     metric_u64(&b, "cairn_shadow_dropped_total", "counter",
                "Shadow requests dropped because the shadow queue was full.",
                atomic_load(&s->shadow_dropped));
+    metric_u64(&b, "cairn_http_connections", "gauge", "HTTP connections open now.",
+               cairn_http_pool_connections(s->http));
+    metric_u64(&b, "cairn_http_connections_refused_total", "counter",
+               "Connections closed at once because --max-connections were open.",
+               cairn_http_pool_refused(s->http));
     metric_head(&b, "cairn_inflight_requests", "gauge", "Requests being handled now.");
     cairn_buf_printf(&b, "cairn_inflight_requests %d\n", atomic_load(&s->inflight));
     cairn_plog_counters pc = {0};
@@ -1431,21 +1437,24 @@ cairn_status cairn_server_start(const cairn_server_opts *o, cairn_server **out, 
         st = cairn_error_set(err, CAIRN_EINVAL, o->bind, "not an IPv4 address: %s", o->bind);
         goto fail;
     }
-    s->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD, (uint16_t)o->port, NULL, NULL,
-        on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->conn_limit ? o->conn_limit : 4096u, MHD_OPTION_CONNECTION_TIMEOUT,
-        o->conn_timeout_s ? o->conn_timeout_s : 30u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
-    if (!s->mhd) {
+    cairn_http_pool_opts ho = {
+        .addr = addr,
+        .threads = (unsigned)s->o.threads,
+        .conn_limit = o->conn_limit,
+        .conn_timeout_s = o->conn_timeout_s,
+        .handler = on_request,
+        .handler_cls = s,
+        .completed = on_completed,
+        .completed_cls = s,
+    };
+    char why[200] = "";
+    if (cairn_http_pool_start(&ho, &s->http, why, sizeof why) != 0) {
         st = cairn_error_set(err, CAIRN_EIO, o->bind ? o->bind : "127.0.0.1",
-                             "cannot listen on %s:%d (port in use, or not allowed)",
-                             o->bind ? o->bind : "127.0.0.1", o->port);
+                             "cannot listen on %s:%d (%s)", o->bind ? o->bind : "127.0.0.1",
+                             o->port, why);
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : o->port;
+    s->port = cairn_http_pool_port(s->http);
     if (pthread_create(&s->watcher, NULL, watcher_main, s) == 0)
         s->watcher_started = true;
     if (pthread_create(&s->shadow_thread, NULL, shadow_main, s) == 0)
@@ -1474,8 +1483,7 @@ cairn_status cairn_server_stop(cairn_server *s, cairn_error *err)
     if (!s)
         return CAIRN_OK;
     cairn_status st = CAIRN_OK;
-    if (s->mhd)
-        MHD_stop_daemon(s->mhd);   /* waits for the handlers in flight */
+    cairn_http_pool_stop(s->http);   /* stops accepting; waits for the handlers in flight */
     pthread_mutex_lock(&s->watch_mu);
     s->stopping = true;
     pthread_cond_broadcast(&s->watch_cv);

@@ -439,6 +439,46 @@ evaluation: {bootstrap: 50}
     srv5.send_signal(signal.SIGTERM)
     check(srv5.wait(timeout=30) == 0, "fifth server stops cleanly")
 
+    # ---- --max-connections: the extra connection is closed at once and counted --------------
+    srv6, port6 = start_server("--no-log", "--max-connections", "2", "--threads", "2")
+    held = [Client(port6), Client(port6)]
+    for c in held:
+        st, _ = c.json("GET", "/healthz")
+        check(st == 200, "connections under the limit are served")
+    extra = socket.create_connection(("127.0.0.1", port6), timeout=10)
+    extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        got = extra.recv(4096)
+    except ConnectionResetError:
+        got = b""
+    check(got == b"", f"a connection past --max-connections is closed unanswered ({got[:40]!r})")
+    extra.close()
+    for c in held:   # the open ones keep working
+        st, _ = c.json("GET", "/healthz")
+        check(st == 200, "connections under the limit keep working")
+    held[0].c.close()
+    for _ in range(100):   # the server sees the close, then takes a new connection
+        probe = http.client.HTTPConnection("127.0.0.1", port6, timeout=10)
+        try:
+            probe.request("GET", "/metrics")
+            r = probe.getresponse()
+            text = r.read().decode()
+            break
+        except (http.client.HTTPException, ConnectionError):
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    else:
+        raise SystemExit("no connection accepted after one closed")
+    refused = [ln for ln in text.splitlines() if ln.startswith("cairn_http_connections_refused_total ")]
+    check(refused and float(refused[0].split()[1]) >= 1,
+          f"/metrics counts the refused connection ({refused})")
+    check(any(ln.startswith("cairn_http_connections ") for ln in text.splitlines()),
+          "/metrics reports the open connections")
+    held[1].c.close()
+    srv6.send_signal(signal.SIGTERM)
+    check(srv6.wait(timeout=30) == 0, "sixth server stops cleanly")
+
     # ---- a version that fails to load: the old one keeps serving --------------------------
     srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20))
     c4 = Client(port4)
@@ -489,6 +529,10 @@ finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+        elif p.returncode not in (0, -signal.SIGKILL):   # not a clean stop, nor the kill -9 test: show why
+            tail = (p.stderr.read() or "").splitlines()[-80:]
+            print(f"server {p.pid} exited {p.returncode}; its stderr ends:", file=sys.stderr)
+            print("\n".join("  | " + ln for ln in tail), file=sys.stderr)
     shutil.rmtree(TMP, ignore_errors=True)
 
 print(f"{passes} passed, {len(failures)} failed")
