@@ -1054,10 +1054,25 @@ typedef struct pass {
     cairn_status st;
 } pass;
 
+/* Damage in the log counts when it may have cost records of the range: it came about
+ * (at the earliest) before the range's end and not before its start; damage of unknown
+ * time counts when the range has no start. */
+static void visit_damaged(void *ctx, const char *segment, int64_t after_us)
+{
+    (void)segment;
+    walk *w = ctx;
+    const cairn_monitor_opts *o = w->o;
+    bool in = after_us == INT64_MIN ? o->since_us == INT64_MIN
+                                    : after_us >= o->since_us && after_us < o->until_us;
+    if (in)
+        w->res->bad_records++;
+}
+
 static void *pass_main(void *arg)
 {
     pass *p = arg;
-    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .ctx = &p->w};
+    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .damaged = visit_damaged,
+                              .ctx = &p->w};
     p->st = cairn_plog_read_visit(p->dir, p->shard, p->n_shards, &vis, &p->stats, &p->err);
     if (p->st == CAIRN_ENOTFOUND)
         p->st = CAIRN_OK;   /* no log yet: nothing was scored */
@@ -1073,6 +1088,7 @@ static void add_counters(cairn_monitor_result *to, const cairn_monitor_result *f
     to->dropped_records += from->dropped_records;
     to->late_records += from->late_records;
     to->labels_joined += from->labels_joined;
+    to->bad_records += from->bad_records;
     if (from->first_us && (!to->first_us || from->first_us < to->first_us))
         to->first_us = from->first_us;
     if (from->last_us > to->last_us)
@@ -1266,7 +1282,6 @@ static cairn_status read_log(walk *w, const char *dir, cairn_monitor_result *out
                 for (int t = 0; t < n; t++) {
                     add_counters(out, &ps[t].res);
                     out->segments += ps[t].stats.segments;
-                    out->bad_records += ps[t].stats.bad_records;
                 }
                 walk base = *w;
                 *w = ps[0].w;
@@ -1293,10 +1308,10 @@ static cairn_status read_log(walk *w, const char *dir, cairn_monitor_result *out
         return st;
     w->report_progress = true;
     cairn_plog_read_stats rs = {0};
-    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .ctx = w};
+    cairn_plog_visitor vis = {.record = visit, .block = visit_block, .damaged = visit_damaged,
+                              .ctx = w};
     st = cairn_plog_read_visit(dir, 0, 1, &vis, &rs, w->err);
     out->segments = rs.segments;
-    out->bad_records = rs.bad_records;
     if (st == CAIRN_ENOTFOUND)
         st = CAIRN_OK;
     if (st == CAIRN_OK)

@@ -190,7 +190,8 @@ typedef struct cairn_monitor_result {
     /* the log */
     uint64_t segments, records;         /* every good record read (all models) */
     uint64_t model_records;             /* this model's records in the range */
-    uint64_t bad_records;               /* damaged records or torn tails (all models) */
+    uint64_t bad_records;               /* damaged records or torn tails (all models) that
+                                           came about in the range (cairn_plog_visitor) */
     uint64_t dropped_records;           /* records the writer reported as dropped */
     uint64_t late_records;              /* arrived after their window was closed */
     /* labels */

@@ -1015,9 +1015,12 @@ cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err)
 typedef struct scanner {
     int (*visit)(void *ctx, const cairn_plog_entry *e);
     int (*visit_block)(void *ctx, const cairn_plog_block *b);   /* NULL: blocks as records */
+    void (*visit_damaged)(void *ctx, const char *segment, int64_t after_us);
     void *ctx;
     cairn_plog_read_stats *stats;
     const char *segment;
+    int64_t last_time_us;         /* the segment's last good record so far; INT64_MIN: none */
+    int64_t file_time_us;         /* the segment file's modification time; INT64_MIN: none */
     bool header_done;
     bool blocks;                  /* the segment holds blocks (format version 2) */
     char *scratch;                /* NUL-terminated copies of a record's strings */
@@ -1090,6 +1093,7 @@ static int visit_entry(scanner *sc, cairn_plog_entry *e, size_t nf)
 {
     e->fields = nf ? sc->fields : NULL;
     e->n_fields = nf;
+    sc->last_time_us = e->time_us;
     if (sc->stats)
         sc->stats->records++;
     if (sc->visit && sc->visit(sc->ctx, e) != 0)
@@ -1317,6 +1321,8 @@ static int decode_block(scanner *sc, const uint8_t *body, size_t blen)
     if (sc->visit_block) {
         if (sc->stats)
             sc->stats->records += n;
+        if (n)
+            sc->last_time_us = b.time_us[n - 1];
         if (n && sc->visit_block(sc->ctx, &b) != 0)
             return SCAN_STOP;
     } else {
@@ -1399,6 +1405,16 @@ done:
     return rc;
 }
 
+/* Counts one damage (a bad record, a torn tail) and tells the visitor. */
+static void scanner_damaged(scanner *sc)
+{
+    if (sc->stats)
+        sc->stats->bad_records++;
+    if (sc->visit_damaged)
+        sc->visit_damaged(sc->ctx, sc->segment,
+                          sc->last_time_us != INT64_MIN ? sc->last_time_us : sc->file_time_us);
+}
+
 static void scanner_reset(scanner *sc)
 {
     cairn_free(sc->scratch);
@@ -1411,14 +1427,15 @@ cairn_status cairn_plog_parse_buffer(const uint8_t *p, size_t n,
                                      int (*visit)(void *ctx, const cairn_plog_entry *e),
                                      void *ctx, cairn_plog_read_stats *stats)
 {
-    scanner sc = {.visit = visit, .ctx = ctx, .stats = stats, .segment = ""};
+    scanner sc = {.visit = visit, .ctx = ctx, .stats = stats, .segment = "",
+                  .last_time_us = INT64_MIN, .file_time_us = INT64_MIN};
     size_t consumed, need;
     if (stats)
         stats->segments++;
     int rc = scan(&sc, p ? p : (const uint8_t *)"", p ? n : 0, true, &consumed, &need);
+    if (rc == SCAN_BAD)
+        scanner_damaged(&sc);
     scanner_reset(&sc);
-    if (rc == SCAN_BAD && stats)
-        stats->bad_records++;
     return rc == SCAN_NOMEM ? CAIRN_ENOMEM : CAIRN_OK;
 }
 
@@ -1529,6 +1546,11 @@ static cairn_status read_segment(const char *dir, const char *name, scanner *sc,
     sc->header_done = false;
     sc->blocks = false;
     sc->segment = name;
+    sc->last_time_us = INT64_MIN;
+    struct stat fst;
+    sc->file_time_us = fstat(s.fd, &fst) == 0 ? (int64_t)fst.st_mtim.tv_sec * 1000000 +
+                                                    fst.st_mtim.tv_nsec / 1000
+                                              : INT64_MIN;
     for (;;) {
         bool corrupt = false;
         if (!eof) {
@@ -1556,8 +1578,7 @@ static cairn_status read_segment(const char *dir, const char *name, scanner *sc,
         }
         if (rc == SCAN_BAD || (corrupt && start == len)) {
             /* A damaged compressed stream whose decoded bytes all parsed still lost data. */
-            if (sc->stats)
-                sc->stats->bad_records++;
+            scanner_damaged(sc);
             break;
         }
         if (eof)
@@ -1644,8 +1665,11 @@ cairn_status cairn_plog_read_visit(const char *dir, size_t shard, size_t n_shard
     size_t n = 0, cap = 0;
     scanner sc = {.visit = v ? v->record : NULL,
                   .visit_block = v ? v->block : NULL,
+                  .visit_damaged = v ? v->damaged : NULL,
                   .ctx = v ? v->ctx : NULL,
-                  .stats = stats};
+                  .stats = stats,
+                  .last_time_us = INT64_MIN,
+                  .file_time_us = INT64_MIN};
     /* Test hook: blocks as records, so a test can compare a block visitor's results
      * with its record visitor's on the same log. */
     if (getenv("CAIRN_TEST_PLOG_NO_BLOCKS"))

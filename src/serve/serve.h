@@ -212,6 +212,11 @@ void cairn_plog_block_field(const cairn_plog_block *b, size_t c, size_t i, cairn
 typedef struct cairn_plog_visitor {
     int (*record)(void *ctx, const cairn_plog_entry *e);
     int (*block)(void *ctx, const cairn_plog_block *b);
+    /* Optional: called for each damage the read's bad_records counts, with when it came
+     * about at the earliest: the time of the last good record before it in the same
+     * segment, else the segment file's modification time (INT64_MIN when neither is
+     * known), so that a reader of a time range can tell damage in it from damage before. */
+    void (*damaged)(void *ctx, const char *segment, int64_t after_us);
     void *ctx;
 } cairn_plog_visitor;
 

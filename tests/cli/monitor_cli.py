@@ -18,6 +18,7 @@ a new device smart_tv).
 7. --on-alert runs with the summary in its environment; exit 1 on alert, 0
    without; thresholds from the spec's monitor: section and from flags.
 """
+import datetime
 import json
 import os
 import shutil
@@ -212,7 +213,7 @@ try:
             .stdout.splitlines()]
     check(sum(1 for x in logs if x.get("rejected")) == 40, "logs show marks them rejected")
 
-    # 5. a torn tail: a segment copied uncompressed with its last record cut short
+    # 5. a torn tail: a segment copied uncompressed, then its blocks again, cut short
     logdir = os.path.join(HOME, "logs")
     segs = sorted(s for s in os.listdir(logdir) if s.endswith(".plog.zst"))
     raw = subprocess.run(["zstd", "-dc", os.path.join(logdir, segs[0])], capture_output=True,
@@ -221,10 +222,30 @@ try:
     os.makedirs(torn)
     shutil.copy(os.path.join(logdir, segs[0]), os.path.join(torn, "seg-000001-x.plog.zst"))
     with open(os.path.join(torn, "seg-000002-x.plog"), "wb") as f:
-        f.write(raw[:-7])
+        f.write(raw + raw[16:-7])
     m3 = cj("monitor", "churn", "--log-dir", torn, want=(0, 1))
     check(m3["log"]["damaged_records"] >= 1, f"torn tail reported ({m3['log']['damaged_records']})")
     check(any(a["kind"] == "damaged_log" for a in m3["alerts"]), "damaged_log is raised")
+    # Damage counts in the range it came about in: after the segment's last good record,
+    # or, in a segment with none, at its file's time (here set to 2001).
+    with open(os.path.join(torn, "seg-000003-x.plog"), "wb") as f:
+        f.write(raw[:16 + 9])   # the header, then a block cut short
+    os.utime(os.path.join(torn, "seg-000003-x.plog"), (978307200, 978307200))
+    last = m3["last_record"][:10]
+    after = datetime.date.fromisoformat(last) + datetime.timedelta(days=1)
+
+    def damaged(*rng):
+        m = cj("monitor", "churn", "--log-dir", torn, *rng, want=(0, 1))
+        return m["log"]["damaged_records"], any(a["kind"] == "damaged_log" for a in m["alerts"])
+
+    check(damaged() == (2, True), f"an open range counts both damaged segments ({damaged()})")
+    check(damaged("--since", "2020-01-01") == (1, True),
+          "damage with no good record before it goes by the file's time (2001: before --since)")
+    check(damaged("--since", after.isoformat()) == (0, False),
+          f"damage after records older than --since {after} is not this range's")
+    check(damaged("--until", "2020-01-01") == (1, True) and
+          damaged("--since", "2000-01-01", "--until", "2020-01-01") == (1, True),
+          "the 2001 damage is in a range that ends in 2020; the 2025 one is not")
 
     # 6. dropped records: a tiny ring that never waits
     dropdir = os.path.join(TMP, "droplog")

@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -747,6 +748,26 @@ static size_t record_size(uint64_t i)
     return n;
 }
 
+typedef struct damage_seen {
+    seq_check seq;
+    int calls;
+    int64_t after_us;
+    char segment[64];
+} damage_seen;
+
+static int visit_seq_d(void *ctx, const cairn_plog_entry *e)
+{
+    return visit_seq(&((damage_seen *)ctx)->seq, e);
+}
+
+static void on_damaged(void *ctx, const char *segment, int64_t after_us)
+{
+    damage_seen *d = ctx;
+    d->calls++;
+    d->after_us = after_us;
+    snprintf(d->segment, sizeof d->segment, "%s", segment);
+}
+
 static void test_torn_tail(void **state)
 {
     fixture *fx = *state;
@@ -764,6 +785,16 @@ static void test_torn_tail(void **state)
         assert_int_equal(st.records, 19);
         /* Cut exactly between records is a clean end; anywhere inside, one bad record. */
         assert_int_equal(st.bad_records, t == len - last ? 0 : 1);
+        /* The visitor hears of it, with the time of record 18, the last good one. */
+        damage_seen d = {.seq = {.nf = 3}};
+        cairn_plog_visitor v = {.record = visit_seq_d, .damaged = on_damaged, .ctx = &d};
+        assert_int_equal(cairn_plog_read_visit(fx->home, 0, 1, &v, &st, NULL), CAIRN_OK);
+        assert_int_equal(d.seq.next, 19);
+        assert_int_equal(d.calls, t == len - last ? 0 : 1);
+        if (d.calls) {
+            assert_int_equal(d.after_us, 1700000000000000LL + 18 * 37);
+            assert_string_equal(d.segment, "seg-000001-20240101T000000Z.plog");
+        }
         /* The same through the buffer entry point. */
         cairn_plog_read_stats bs = {0};
         c = (seq_check){.nf = 3};
@@ -785,6 +816,18 @@ static void test_torn_tail(void **state)
     assert_int_equal(cairn_plog_read(fx->home, visit_seq, &c, &st, NULL), CAIRN_OK);
     assert_true(c.next <= 20);
     assert_int_equal(st.bad_records, 1);
+    /* A segment whose very first record is torn: the file's modification time stands in. */
+    unlink(path);
+    snprintf(path, sizeof path, "%s/seg-000001-20240101T000000Z.plog", fx->home);
+    write_bytes(path, seg, 16 + 5);
+    struct timespec when[2] = {{.tv_sec = 978307200}, {.tv_sec = 978307200}};
+    assert_int_equal(utimensat(AT_FDCWD, path, when, 0), 0);
+    damage_seen d = {.seq = {.nf = 3}};
+    cairn_plog_visitor v = {.record = visit_seq_d, .damaged = on_damaged, .ctx = &d};
+    assert_int_equal(cairn_plog_read_visit(fx->home, 0, 1, &v, &st, NULL), CAIRN_OK);
+    assert_int_equal(d.seq.next, 0);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.after_us, 978307200LL * 1000000);
     free(z);
     free(seg);
 }
