@@ -517,8 +517,9 @@ complete_walk(const cairn_trees *t, const complete_row *r, float *m, uint32_t k,
  * One level of the complete walk for 8 trees at once (AVX2): slots holds
  * each tree's offset in cnodes (in 8-byte splits) plus its current slot
  * index i; returns 2i+1 or 2i+2 per lane, with the decisions of
- * complete_right. Gathers read the split's two words, then the row's float
- * and bit for its feature. A big-set categorical split (sign bit of its
+ * complete_right. Gathers read each split (both words at once), then the
+ * row's float for its feature; the input's one-bit set is computed from that
+ * float as complete_row_fill computes it. A big-set categorical split (sign bit of its
  * word, rare) is decided lane by lane with cat_go_left.
  */
 __attribute__((target("avx2"))) static inline __m256i
@@ -527,11 +528,30 @@ avx2_level(const cairn_trees *t, const int *words, __m256i off, __m256i idx, con
 {
     const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi32(-1);
     __m256i slot = _mm256_add_epi32(off, idx);
-    __m256i w = _mm256_i32gather_epi32(words, slot, 8);
-    __m256i u = _mm256_i32gather_epi32(words + 1, slot, 8);
+    /* Each split whole (8 bytes) by two 4-lane gathers, then split into its words:
+     * fewer elements gathered than two 8-lane gathers of a word each. */
+    __m256i lo = _mm256_i64gather_epi64((const long long *)(const void *)words,
+                                        _mm256_cvtepu32_epi64(_mm256_castsi256_si128(slot)), 8);
+    __m256i hi = _mm256_i64gather_epi64((const long long *)(const void *)words,
+                                        _mm256_cvtepu32_epi64(_mm256_extracti128_si256(slot, 1)),
+                                        8);
+    __m256i w = _mm256_permute4x64_epi64(
+        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
+                                              _MM_SHUFFLE(2, 0, 2, 0))),
+        _MM_SHUFFLE(3, 1, 2, 0));
+    __m256i u = _mm256_permute4x64_epi64(
+        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
+                                              _MM_SHUFFLE(3, 1, 3, 1))),
+        _MM_SHUFFLE(3, 1, 2, 0));
     __m256i f = _mm256_and_si256(w, _mm256_set1_epi32((int)CAIRN_TREE_CNODE_FEATURE_MASK));
     __m256 x = _mm256_i32gather_ps(r->x, f, 4);
-    __m256i bit = _mm256_i32gather_epi32((const int *)r->bit, f, 4);
+    /* The input's one-bit set, as complete_row_fill makes it, from x itself. */
+    __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ),
+                                    _mm256_cmp_ps(x, _mm256_set1_ps((float)SMALL_SET_CODES),
+                                                  _CMP_LT_OQ));
+    __m256i bit = _mm256_and_si256(
+        _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_cvttps_epi32(x)),
+        _mm256_castps_si256(in_range));
     /* All-ones where the row goes right. */
     __m256i num = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_castsi256_ps(u), _CMP_GE_OQ));
     __m256i set = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bit, u), zero), ones);
