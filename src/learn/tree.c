@@ -483,6 +483,24 @@ complete_right(const cairn_trees *t, const cairn_tree_cnode *nd, const complete_
     return right;
 }
 
+/* Adds the leaves of trees k..k+n-1 (slot idx[j] of tree k+j) to their outputs, in tree
+ * order. With one output the sum stays in a register: the same additions in the same
+ * order, without a store and reload between them. */
+static inline __attribute__((always_inline)) void
+add_leaves(const cairn_trees *t, const float *lv, size_t nl, size_t ns, uint32_t k,
+           const uint32_t *idx, int n, float *m)
+{
+    if (t->n_outputs == 1) {
+        float a = m[0];
+        for (int j = 0; j < n; j++)
+            a += lv[(size_t)(k + j) * nl + idx[j] - ns];
+        m[0] = a;
+        return;
+    }
+    for (int j = 0; j < n; j++)
+        m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+}
+
 /* margins() over the complete layout from tree k on, for a row without NaN or with. */
 static inline __attribute__((always_inline)) void
 complete_walk(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, bool may_nan)
@@ -497,8 +515,7 @@ complete_walk(const cairn_trees *t, const complete_row *r, float *m, uint32_t k,
         for (uint32_t s = 0; s < D; s++)
             for (int j = 0; j < WALK_GROUP; j++)
                 idx[j] = 2 * idx[j] + 1 + complete_right(t, base + (size_t)j * ns + idx[j], r, may_nan);
-        for (int j = 0; j < WALK_GROUP; j++)
-            m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+        add_leaves(t, lv, nl, ns, k, idx, WALK_GROUP, m);
     }
     for (; k < t->n_trees; k++) {
         const cairn_tree_cnode *tree = cn + (size_t)k * ns;
@@ -602,8 +619,7 @@ avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
         uint32_t idx[16];
         _mm256_storeu_si256((__m256i *)idx, i0);
         _mm256_storeu_si256((__m256i *)(idx + 8), i1);
-        for (int j = 0; j < 16; j++)
-            m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+        add_leaves(t, lv, nl, ns, k, idx, 16, m);
     }
     complete_walk(t, r, m, k, may_nan);
 }
@@ -684,9 +700,17 @@ static void margins(const cairn_trees *t, const double *x, float *m)
         for (uint32_t s = 0; s < steps; s++)
             for (int j = 0; j < WALK_GROUP; j++)
                 idx[j] = packed_step(t, p, idx[j], x);
-        /* Added one by one in tree order, as the plain walk does. */
-        for (int j = 0; j < WALK_GROUP; j++)
-            m[t->tree_class[k + j]] += p[idx[j]].value;
+        /* Added one by one in tree order, as the plain walk does (one output: in a
+         * register, as add_leaves does). */
+        if (t->n_outputs == 1) {
+            float a = m[0];
+            for (int j = 0; j < WALK_GROUP; j++)
+                a += p[idx[j]].value;
+            m[0] = a;
+        } else {
+            for (int j = 0; j < WALK_GROUP; j++)
+                m[t->tree_class[k + j]] += p[idx[j]].value;
+        }
     }
     for (; k < t->n_trees; k++) {
         uint32_t i = t->tree_first[k];
