@@ -58,13 +58,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
+static struct sockaddr_in loopback(int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
 static cairn_http_pool *start(unsigned threads, unsigned limit, int port)
 {
     cairn_http_pool_opts o;
     memset(&o, 0, sizeof o);
-    o.addr.sin_family = AF_INET;
-    o.addr.sin_port = htons((uint16_t)port);
-    o.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    o.addr = loopback(port);
     o.threads = threads;
     o.conn_limit = limit;
     o.handler = on_request;
@@ -81,11 +89,7 @@ static int dial(int port)
     assert_true(fd >= 0);
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback(port);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     return fd;
 }
@@ -115,6 +119,15 @@ static long ask(int fd)
             }
         }
         assert_true(got < sizeof buf - 1);
+    }
+}
+
+/* Opens n connections to port, each answered once. */
+static void open_served(int port, int *fd, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fd[i] = dial(port);
+        assert_true(ask(fd[i]) > 0);
     }
 }
 
@@ -192,10 +205,7 @@ static void test_limit(void **state)
     cairn_http_pool *p = start(2, 3, 0);
     int port = cairn_http_pool_port(p);
     int fd[3];
-    for (int i = 0; i < 3; i++) {
-        fd[i] = dial(port);
-        assert_true(ask(fd[i]) > 0);
-    }
+    open_served(port, fd, 3);
     /* the kernel completes the handshake; the front closes it unanswered */
     int extra = dial(port);
     assert_int_equal(ask(extra), -1);
@@ -222,9 +232,7 @@ static void test_port_taken(void **state)
     assert_true(port > 0 && port < 65536);
     cairn_http_pool_opts o;
     memset(&o, 0, sizeof o);
-    o.addr.sin_family = AF_INET;
-    o.addr.sin_port = htons((uint16_t)port);
-    o.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    o.addr = loopback(port);
     o.handler = on_request;
     char why[200] = "";
     cairn_http_pool *second = p;
@@ -246,10 +254,7 @@ static void test_stop_with_idle_connections(void **state)
     cairn_http_pool *p = start(2, 0, 0);
     int port = cairn_http_pool_port(p);
     int fd[4];
-    for (int i = 0; i < 4; i++) {
-        fd[i] = dial(port);
-        assert_true(ask(fd[i]) > 0);
-    }
+    open_served(port, fd, 4);
     time_t t0 = time(NULL);
     cairn_http_pool_stop(p);
     assert_true(time(NULL) - t0 <= 2);
@@ -260,11 +265,7 @@ static void test_stop_with_idle_connections(void **state)
     }
     /* nothing listens any more */
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback(port);
     assert_true(connect(s, (struct sockaddr *)&a, sizeof a) < 0);
     close(s);
 }
