@@ -53,7 +53,8 @@
 #
 # Settings: BENCH_SECONDS (wrk duration per server and round, default 15),
 # BENCH_HTTP_ROUNDS (default 3), BENCH_PEERS (0: skip
-# the Python peers, for quick cairn/bare runs), BENCH_ROWS,
+# the Python peers, for quick cairn/bare runs), BENCH_CLIENT_BATCH (1: wrk runs
+# under SCHED_BATCH, its wake-ups no longer preempting the server), BENCH_ROWS,
 # BENCH_SEED, CAIRN_BIN, CAIRN_SYNTH, TMPDIR, BENCH_ENFORCE (1: also exit 1
 # when cairn is under 5x faster single-row in process).
 # Exit: 0 done, 1 a check failed, 2 setup error.
@@ -213,9 +214,9 @@ cpu_ticks() {
 # also the server's CPU time per request over the timed run (one process: SERVER_PID).
 load() {
   local name=$1 url=$2 cpu=${3:-} t0 t1
-  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 2s -s "$ROOT/bench/serve_post.lua" "$url" >/dev/null
+  "${WRK[@]}" -t "$WRK_THREADS" -c "$CONNECTIONS" -d 2s -s "$ROOT/bench/serve_post.lua" "$url" >/dev/null
   [ -n "$cpu" ] && t0=$(cpu_ticks "$SERVER_PID")
-  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency \
+  "${WRK[@]}" -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --latency \
     -s "$ROOT/bench/serve_post.lua" "$url" >"$WORK/$name.wrk"
   [ -n "$cpu" ] && t1=$(cpu_ticks "$SERVER_PID")
   printf '%-8s ' "$name:"
@@ -231,8 +232,18 @@ load() {
   echo
 }
 
+# BENCH_CLIENT_BATCH=1: wrk runs under SCHED_BATCH, so that its wake-ups do not preempt
+# the server it measures (closer to a client on a machine of its own); every server alike.
+WRK=(wrk)
+CLIENT_NOTE=
+if [ "${BENCH_CLIENT_BATCH:-0}" = 1 ]; then
+  command -v chrt >/dev/null || die "BENCH_CLIENT_BATCH=1 needs chrt (util-linux)"
+  WRK=(chrt -b 0 wrk)
+  CLIENT_NOTE=", wrk under SCHED_BATCH"
+fi
+
 say ""
-say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $CPUS CPUs shared by client and server"
+say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $CPUS CPUs shared by client and server$CLIENT_NOTE"
 NAMES=()
 
 # bare and cairn alternate for HTTP_ROUNDS rounds: the machine's speed drifts by tens of
