@@ -483,22 +483,32 @@ complete_right(const cairn_trees *t, const cairn_tree_cnode *nd, const complete_
     return right;
 }
 
-/* Adds the leaves of trees k..k+n-1 (slot idx[j] of tree k+j) to their outputs, in tree
- * order. With one output the sum stays in a register: the same additions in the same
- * order, without a store and reload between them. */
+/* Adds v[j], the leaf of tree k+j, to its output, j = 0..n-1 in tree order. With one
+ * output the sum stays in a register: the same additions in the same order, without a
+ * store and reload between them. */
 static inline __attribute__((always_inline)) void
-add_leaves(const cairn_trees *t, const float *lv, size_t nl, size_t ns, uint32_t k,
-           const uint32_t *idx, int n, float *m)
+add_in_order(const cairn_trees *t, uint32_t k, const float *v, int n, float *m)
 {
     if (t->n_outputs == 1) {
         float a = m[0];
         for (int j = 0; j < n; j++)
-            a += lv[(size_t)(k + j) * nl + idx[j] - ns];
+            a += v[j];
         m[0] = a;
         return;
     }
     for (int j = 0; j < n; j++)
-        m[t->tree_class[k + j]] += lv[(size_t)(k + j) * nl + idx[j] - ns];
+        m[t->tree_class[k + j]] += v[j];
+}
+
+/* add_in_order for the complete layout: tree k+j ended at slot idx[j]. */
+static inline __attribute__((always_inline)) void
+add_leaves(const cairn_trees *t, const float *lv, size_t nl, size_t ns, uint32_t k,
+           const uint32_t *idx, int n, float *m)
+{
+    float v[16];
+    for (int j = 0; j < n; j++)
+        v[j] = lv[(size_t)(k + j) * nl + idx[j] - ns];
+    add_in_order(t, k, v, n, m);
 }
 
 /* margins() over the complete layout from tree k on, for a row without NaN or with. */
@@ -658,6 +668,7 @@ bool cairn_trees_simd_active(void)
 static void complete_margins(const cairn_trees *t, const double *x, float *m)
 {
     complete_row r;
+    /* The AVX2 walk computes the one-bit sets itself; its scalar tail reads r.bit. */
     bool may_nan = complete_row_fill(&r, x, t->n_features);
 #ifdef HAVE_AVX2_WALK
     if (cairn_trees_simd_active()) {
@@ -700,17 +711,11 @@ static void margins(const cairn_trees *t, const double *x, float *m)
         for (uint32_t s = 0; s < steps; s++)
             for (int j = 0; j < WALK_GROUP; j++)
                 idx[j] = packed_step(t, p, idx[j], x);
-        /* Added one by one in tree order, as the plain walk does (one output: in a
-         * register, as add_leaves does). */
-        if (t->n_outputs == 1) {
-            float a = m[0];
-            for (int j = 0; j < WALK_GROUP; j++)
-                a += p[idx[j]].value;
-            m[0] = a;
-        } else {
-            for (int j = 0; j < WALK_GROUP; j++)
-                m[t->tree_class[k + j]] += p[idx[j]].value;
-        }
+        /* Added one by one in tree order, as the plain walk does. */
+        float v[WALK_GROUP];
+        for (int j = 0; j < WALK_GROUP; j++)
+            v[j] = p[idx[j]].value;
+        add_in_order(t, k, v, WALK_GROUP, m);
     }
     for (; k < t->n_trees; k++) {
         uint32_t i = t->tree_first[k];

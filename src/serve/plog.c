@@ -1667,9 +1667,7 @@ cairn_status cairn_plog_read_visit(const char *dir, size_t shard, size_t n_shard
                   .visit_block = v ? v->block : NULL,
                   .visit_damaged = v ? v->damaged : NULL,
                   .ctx = v ? v->ctx : NULL,
-                  .stats = stats,
-                  .last_time_us = INT64_MIN,
-                  .file_time_us = INT64_MIN};
+                  .stats = stats};   /* read_segment sets the per-segment fields */
     /* Test hook: blocks as records, so a test can compare a block visitor's results
      * with its record visitor's on the same log. */
     if (getenv("CAIRN_TEST_PLOG_NO_BLOCKS"))
