@@ -60,6 +60,7 @@ static int monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h,
         (rc = cli_opt_double(cmd, a, "perf-alert", 0, 1e9, &t->perf_alert)) ||
         (rc = cli_opt_double(cmd, a, "p99-alert-ms", 0, 1e9, &t->latency_p99_alert_ms)) ||
         (rc = cli_opt_double(cmd, a, "min-rows", 0, 1e15, &min_rows)) ||
+        (rc = cli_opt_double(cmd, a, "noise-p", 0, 0.999, &t->drift.noise_p)) ||
         (rc = cli_opt_double(cmd, a, "bootstrap", 0, 100000, &boot)) ||
         (rc = cli_opt_double(cmd, a, "threads", 1, 1024, &threads)))
         return rc;

@@ -246,6 +246,8 @@ const cli_cmd cli_commands[] = {
       {"perf-alert", 0, "X", "metric drop vs training that alerts (default 0.05)", false},
       {"p99-alert-ms", 0, "MS", "p99 latency that alerts (default 50)", false},
       {"min-rows", 0, "N", "smallest window judged on drift and performance (default 100)", false},
+      {"noise-p", 0, "P", "drift that sampling noise alone reaches with probability P is not "
+                          "judged (default 0.01; 0: judge on the levels alone)", false},
       {"bootstrap", 0, "N", "resamples for metric intervals (default 200; 0: none)", false},
       {"on-alert", 0, "CMD", "run this shell command when something alerts", false},
       {"all", 'a', NULL, "list every feature of every window, not only the drifting ones", false},

@@ -602,6 +602,156 @@ double cairn_drift_chi2_sf(double x, double dof)
     return gamma_q(dof / 2, x / 2);
 }
 
+/* A decreasing tail probability sf(x) and its density (-d sf / dx). */
+typedef struct tail {
+    double (*sf)(double x, double arg);
+    double (*pdf)(double x, double arg);
+    double arg;
+    double start;       /* a first upper end to try (doubled until sf passes below p) */
+} tail;
+
+/* The x in [0, inf) where sf(x) = p: Newton steps from inside a bracket, falling back to
+ * bisection whenever a step would leave it, so it converges in a handful of steps and
+ * never diverges. The bracket comes from doubling an upper end. */
+static double tail_isf(const tail *t, double p)
+{
+    double lo = 0, hi = t->start;
+    while (t->sf(hi, t->arg) > p && hi < 1e12) {
+        lo = hi;
+        hi *= 2;
+    }
+    double x = lo + (hi - lo) / 2;
+    for (int i = 0; i < 200; i++) {
+        double f = t->sf(x, t->arg) - p;
+        if (f == 0)
+            return x;
+        if (f > 0)
+            lo = x;
+        else
+            hi = x;
+        double d = t->pdf(x, t->arg);
+        double next = d > 0 ? x + f / d : NAN;
+        if (!(next > lo && next < hi))
+            next = lo + (hi - lo) / 2;
+        if (fabs(next - x) <= 1e-13 * x || hi - lo <= 1e-13 * hi)
+            return next;
+        x = next;
+    }
+    return x;
+}
+
+static double chi2_pdf(double x, double dof)
+{
+    double a = dof / 2;
+    return x > 0 ? exp((a - 1) * log(x) - x / 2 - a * log(2.0) - log_gamma(a)) : 0.0;
+}
+
+double cairn_drift_chi2_isf(double p, double dof)
+{
+    if (!(p > 0 && p < 1) || !(dof > 0))
+        return NAN;
+    /* Past the mean (dof) plus four standard deviations (sqrt(2 dof)) the tail is small. */
+    tail t = {cairn_drift_chi2_sf, chi2_pdf, dof, dof + 4 * sqrt(2 * dof)};
+    return tail_isf(&t, p);
+}
+
+/* P(K > x) = 2 sum_k>=1 (-1)^(k-1) exp(-2 k^2 x^2) and its density; the terms fall off so
+ * fast that a few dozen do for every x where the sum is below 1 (x > 0.2 or so; below
+ * it P is 1 to double precision). */
+static double kolmogorov_sum(double x, bool density)
+{
+    if (x < 0.2)
+        return density ? 0.0 : 1.0;
+    double sum = 0;
+    for (int k = 1; k <= 100; k++) {
+        double t = exp(-2.0 * k * k * x * x);
+        if (density)
+            t *= 4.0 * k * k * x;
+        sum += (k % 2 ? t : -t);
+        if (t < 1e-300)
+            break;
+    }
+    return 2 * sum;
+}
+
+static double kolmogorov_sf(double x, double unused)
+{
+    (void)unused;
+    return kolmogorov_sum(x, false);
+}
+
+static double kolmogorov_pdf(double x, double unused)
+{
+    (void)unused;
+    return kolmogorov_sum(x, true);
+}
+
+double cairn_drift_kolmogorov_isf(double p)
+{
+    if (!(p > 0 && p < 1))
+        return NAN;
+    tail t = {kolmogorov_sf, kolmogorov_pdf, 0, 1.5};
+    return tail_isf(&t, p);
+}
+
+/* The quantiles the noise levels need, for one p: remembered per thread (a pure function
+ * of p and the degrees of freedom, which a monitor run asks for again and again: a few
+ * microseconds each, for every feature of every window). */
+typedef struct noise_quantiles {
+    double p;
+    double kolmogorov, z;
+    double chi2[CAIRN_DRIFT_MAX_BINS];   /* by degrees of freedom; 0: not computed yet */
+} noise_quantiles;
+
+static noise_quantiles *quantiles_for(double p)
+{
+    static _Thread_local noise_quantiles q;
+    if (q.p != p) {
+        memset(&q, 0, sizeof q);
+        q.p = p;
+        q.kolmogorov = cairn_drift_kolmogorov_isf(p);
+        q.z = sqrt(cairn_drift_chi2_isf(p, 1));   /* the two-sided normal quantile */
+    }
+    return &q;
+}
+
+static double chi2_quantile(double p, size_t dof)
+{
+    if (dof >= CAIRN_DRIFT_MAX_BINS)
+        return cairn_drift_chi2_isf(p, (double)dof);
+    noise_quantiles *q = quantiles_for(p);
+    if (q->chi2[dof] == 0)
+        q->chi2[dof] = cairn_drift_chi2_isf(p, (double)dof);
+    return q->chi2[dof];
+}
+
+void cairn_drift_stats_noise(const cairn_drift_stats *s, double p, cairn_drift_noise *out)
+{
+    out->psi = isnan(s->psi) ? NAN : 0;
+    out->js = isnan(s->js) ? NAN : 0;
+    out->ks = isnan(s->ks) ? NAN : 0;
+    out->missing = isnan(s->missing_change) ? NAN : 0;
+    if (!(p > 0 && p < 1))
+        return;
+    uint64_t m = s->rows - s->missing, n = s->ref_rows - s->ref_missing;
+    if (m > 0 && n > 0) {
+        double inv = 1.0 / (double)m + 1.0 / (double)n;
+        if (s->ref_bins_used > 1) {
+            double x = chi2_quantile(p, s->ref_bins_used - 1);
+            if (!isnan(s->psi))
+                out->psi = x * inv;
+            if (!isnan(s->js))
+                out->js = sqrt(x * inv / (8 * log(2.0)));
+        }
+        if (!isnan(s->ks))
+            out->ks = quantiles_for(p)->kolmogorov * sqrt(inv) + 1.0 / (double)n;
+    }
+    if (!isnan(s->missing_change) && s->rows > 0 && s->ref_rows > 0) {
+        double q = (double)s->ref_missing / (double)s->ref_rows;
+        out->missing = quantiles_for(p)->z * sqrt(q * (1 - q) * (1.0 / (double)s->rows + 1.0 / (double)s->ref_rows));
+    }
+}
+
 /* KL term r ln(r/a) with 0 ln 0 = 0 (a > 0 whenever r > 0). */
 static double kl_term(double r, double a)
 {
@@ -616,6 +766,11 @@ void cairn_drift_acc_stats(const cairn_drift_acc *acc, cairn_drift_stats *out)
     out->missing_change = out->psi = out->js = out->ks = out->ks_bound = NAN;
     out->chi2 = out->chi2_p = out->chi2_dof = NAN;
     out->unseen_share = out->ref_other_share = out->mean = out->std = NAN;
+    out->ref_rows = r->rows;
+    out->ref_missing = r->missing;
+    out->ref_bins_used = 0;
+    for (size_t b = 0; b < r->n_bins; b++)
+        out->ref_bins_used += r->counts[b] > 0;
     uint64_t m = acc->rows - acc->missing;
     uint64_t n = r->rows - r->missing;
     if (r->kind == CAIRN_DRIFT_CATEGORY && n > 0)
@@ -718,11 +873,12 @@ void cairn_drift_thresholds_default(cairn_drift_thresholds *th)
     th->js_alert = 0.2;
     th->missing_warn = 0.05;
     th->missing_alert = 0.10;
+    th->noise_p = 0.01;
 }
 
-static cairn_drift_severity judge(double x, double warn, double alert)
+cairn_drift_severity cairn_drift_judge(double x, double noise, double warn, double alert)
 {
-    if (isnan(x))
+    if (isnan(x) || x < noise)
         return CAIRN_DRIFT_OK;
     return x >= alert ? CAIRN_DRIFT_ALERT : x >= warn ? CAIRN_DRIFT_WARN : CAIRN_DRIFT_OK;
 }
@@ -735,13 +891,23 @@ cairn_drift_severity cairn_drift_stats_severity(const cairn_drift_stats *s,
         cairn_drift_thresholds_default(&def);
         th = &def;
     }
+    cairn_drift_noise nz;
+    cairn_drift_stats_noise(s, th->noise_p, &nz);
+    return cairn_drift_stats_judge(s, &nz, th);
+}
+
+cairn_drift_severity cairn_drift_stats_judge(const cairn_drift_stats *s,
+                                             const cairn_drift_noise *nz,
+                                             const cairn_drift_thresholds *th)
+{
     if (s->rows == 0)
         return CAIRN_DRIFT_NODATA;
     cairn_drift_severity v[4] = {
-        judge(s->psi, th->psi_warn, th->psi_alert),
-        judge(s->ks, th->ks_warn, th->ks_alert),
-        judge(s->js, th->js_warn, th->js_alert),
-        judge(fabs(s->missing_change), th->missing_warn, th->missing_alert),
+        cairn_drift_judge(s->psi, nz->psi, th->psi_warn, th->psi_alert),
+        cairn_drift_judge(s->ks, nz->ks, th->ks_warn, th->ks_alert),
+        cairn_drift_judge(s->js, nz->js, th->js_warn, th->js_alert),
+        cairn_drift_judge(fabs(s->missing_change), nz->missing, th->missing_warn,
+                          th->missing_alert),
     };
     cairn_drift_severity worst = CAIRN_DRIFT_OK;
     for (int i = 0; i < 4; i++)

@@ -209,9 +209,42 @@ typedef struct cairn_drift_stats {
     double chi2, chi2_p, chi2_dof;
     double unseen_share, ref_other_share;
     double mean, std;
+    /* What the noise levels need: the reference's rows and missing rows, and the bins
+       the reference has values in (the degrees of freedom of PSI and JS are one less). */
+    uint64_t ref_rows, ref_missing;
+    size_t ref_bins_used;
 } cairn_drift_stats;
 
 void cairn_drift_acc_stats(const cairn_drift_acc *acc, cairn_drift_stats *out);
+
+/*
+ * Sampling noise. A window drawn from the very distribution the reference was drawn
+ * from still differs from it, the more so the fewer rows it has: over k bins and m rows
+ * PSI is about (k - 1) / m on average. The noise level of a statistic is the value that
+ * such a window passes with probability p (upper tail), with both samples' sizes
+ * counted (m window, n reference non-missing rows; M, N all rows):
+ *  - psi = X * (1/m + 1/n) and js = sqrt(X * (1/m + 1/n) / (8 ln 2)), X the chi-squared
+ *    quantile with (bins the reference has values in - 1) degrees of freedom: to second
+ *    order PSI is Pearson's statistic over m, and the JS divergence in bits is it over
+ *    8 m ln 2, for windows and references alike (each a multinomial sample);
+ *  - ks = K * sqrt(1/m + 1/n) + 1/n, K Kolmogorov's quantile (the asymptotic two-sample
+ *    rule, conservative for small samples; 1/n for the binning, see ks_bound);
+ *  - missing = z * sqrt(q (1 - q) (1/M + 1/N)), q the reference's missing share and z
+ *    the two-sided normal quantile (the change of a share, both sides sampled).
+ * NaN where the statistic is NaN; 0 when there is nothing to vary (one bin; q = 0 or 1).
+ */
+typedef struct cairn_drift_noise {
+    double psi, js, ks, missing;
+} cairn_drift_noise;
+
+/* p in (0, 1); p <= 0 gives all-zero levels (no noise allowed for). */
+void cairn_drift_stats_noise(const cairn_drift_stats *s, double p, cairn_drift_noise *out);
+
+/* The chi-squared quantile: x with cairn_drift_chi2_sf(x, dof) = p (p in (0, 1), dof > 0). */
+double cairn_drift_chi2_isf(double p, double dof);
+
+/* Kolmogorov's distribution: x with P(K > x) = p, p in (0, 1). */
+double cairn_drift_kolmogorov_isf(double p);
 
 /* Regularized upper incomplete gamma Q(dof/2, x/2): the chi-squared survival
    function. x <= 0 gives 1; NaN in, NaN out; dof must be > 0. */
@@ -226,7 +259,9 @@ typedef enum cairn_drift_severity {
 
 /*
  * A statistic at or above its warn level warns, at or above its alert level
- * alerts; the feature's severity is the worst over PSI, KS, JS and
+ * alerts, unless it is below its noise level at noise_p (then it is ok: a
+ * window that small shows that much difference by chance more often than
+ * noise_p); the feature's severity is the worst over PSI, KS, JS and
  * |missing_change|, skipping NaN ones (an all-missing window is judged on
  * the missing change alone). Chi-squared is reported, not judged: with
  * thousands of rows its p-value rejects for shifts too small to matter.
@@ -237,12 +272,21 @@ typedef struct cairn_drift_thresholds {
     double js_warn, js_alert;           /* 0.1, 0.2 (base 2; PSI 0.1 is about JS 0.13 for
                                            small shifts) */
     double missing_warn, missing_alert; /* 0.05, 0.10 absolute change in missing share */
+    double noise_p;                     /* 0.01; 0: judge on the levels alone */
 } cairn_drift_thresholds;
 
 void cairn_drift_thresholds_default(cairn_drift_thresholds *th);
 
+/* One statistic's verdict: x against its levels and its noise level (NaN x: ok). */
+cairn_drift_severity cairn_drift_judge(double x, double noise, double warn, double alert);
+
 /* th NULL: the defaults. rows == 0 gives CAIRN_DRIFT_NODATA. */
 cairn_drift_severity cairn_drift_stats_severity(const cairn_drift_stats *s,
                                                 const cairn_drift_thresholds *th);
+/* The same with the noise levels already computed (cairn_drift_stats_noise at
+ * th->noise_p): they take a few microseconds, worth keeping when judged twice. */
+cairn_drift_severity cairn_drift_stats_judge(const cairn_drift_stats *s,
+                                             const cairn_drift_noise *nz,
+                                             const cairn_drift_thresholds *th);
 
 #endif /* CAIRN_MONITOR_DRIFT_H */

@@ -164,7 +164,7 @@ cairn_status cairn_monitor_thresholds_from_spec(cairn_home *h, const char *model
         &t->drift.missing_warn, &t->drift.missing_alert, &t->perf_warn,
         &t->perf_alert,         &t->rejected_warn,       &t->rejected_alert,
         &t->fallback_warn,      &t->fallback_alert,      &t->latency_p99_warn_ms,
-        &t->latency_p99_alert_ms, NULL};
+        &t->latency_p99_alert_ms, NULL,                  &t->drift.noise_p};
     for (size_t k = 0; k < CAIRN_SPEC_MONITOR_KEYS && cJSON_IsObject(mon); k++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(mon, cairn_spec_monitor_keys[k]);
         if (!cJSON_IsNumber(x))
@@ -501,7 +501,8 @@ static cairn_status feature_out(const cairn_drift_acc *acc, const cairn_drift_th
         return CAIRN_ENOMEM;
     f->kind = r->kind;
     cairn_drift_acc_stats(acc, &f->stats);
-    f->severity = judge ? cairn_drift_stats_severity(&f->stats, th)
+    cairn_drift_stats_noise(&f->stats, th->noise_p, &f->noise);
+    f->severity = judge ? cairn_drift_stats_judge(&f->stats, &f->noise, th)
                         : (acc->rows ? CAIRN_DRIFT_OK : CAIRN_DRIFT_NODATA);
     f->n_bins = r->n_bins;
     uint64_t rsum = 0, wsum = 0;
@@ -1522,23 +1523,25 @@ static void window_name(const cairn_monitor_opts *o, const cairn_monitor_group *
 }
 
 /* The statistic that set a feature's severity, for the alert line. */
-static void drift_reason(const cairn_drift_stats *s, const cairn_drift_thresholds *th,
-                         cairn_drift_severity sev, const char **stat, double *value,
-                         double *level)
+static void drift_reason(const cairn_monitor_feature *f, const cairn_drift_thresholds *th,
+                         const char **stat, double *value, double *level)
 {
+    const cairn_drift_stats *s = &f->stats;
+    const cairn_drift_noise *nz = &f->noise;
+    cairn_drift_severity sev = f->severity;
     struct {
         const char *name;
-        double v, warn, alert;
-    } c[] = {{"psi", s->psi, th->psi_warn, th->psi_alert},
-             {"ks", s->ks, th->ks_warn, th->ks_alert},
-             {"js", s->js, th->js_warn, th->js_alert},
-             {"missing_change", fabs(s->missing_change), th->missing_warn, th->missing_alert}};
+        double v, noise, warn, alert;
+    } c[] = {{"psi", s->psi, nz->psi, th->psi_warn, th->psi_alert},
+             {"ks", s->ks, nz->ks, th->ks_warn, th->ks_alert},
+             {"js", s->js, nz->js, th->js_warn, th->js_alert},
+             {"missing_change", fabs(s->missing_change), nz->missing, th->missing_warn,
+              th->missing_alert}};
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(c); i++) {
-        double lv = sev == CAIRN_DRIFT_ALERT ? c[i].alert : c[i].warn;
-        if (isfinite(c[i].v) && c[i].v >= lv) {
+        if (cairn_drift_judge(c[i].v, c[i].noise, c[i].warn, c[i].alert) == sev) {
             *stat = c[i].name;
             *value = c[i].v;
-            *level = lv;
+            *level = sev == CAIRN_DRIFT_ALERT ? c[i].alert : c[i].warn;
             return;
         }
     }
@@ -1580,7 +1583,7 @@ static cairn_status raise_alerts(walk *w)
                 continue;
             const char *stat;
             double val, lvl;
-            drift_reason(&f->stats, &th->drift, f->severity, &stat, &val, &lvl);
+            drift_reason(f, &th->drift, &stat, &val, &lvl);
             if (f->kind == CAIRN_DRIFT_NUMBER)
                 st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val,
                                lvl,
@@ -1601,7 +1604,7 @@ static cairn_status raise_alerts(walk *w)
             cairn_monitor_feature *f = &g->prediction;
             const char *stat;
             double val, lvl;
-            drift_reason(&f->stats, &th->drift, f->severity, &stat, &val, &lvl);
+            drift_reason(f, &th->drift, &stat, &val, &lvl);
             st = add_alert(w, CAIRN_ALERT_PREDICTION_DRIFT, f->severity, gi, f->name, stat, val,
                            lvl, "the predictions drifted in %s (v%d): %s %.3g >= %.3g", wname,
                            g->version, stat, val, lvl);
@@ -1935,7 +1938,16 @@ static void put_feature(cairn_buf *b, const cairn_monitor_feature *f)
         cairn_buf_printf(b, ",\"%s\":", xs[i].k);
         put_num(b, xs[i].v);
     }
-    cairn_buf_puts(b, ",\"bins\":[");
+    const cairn_drift_noise *nz = &f->noise;
+    cairn_buf_puts(b, ",\"noise\":{\"psi\":");
+    put_num(b, nz->psi);
+    cairn_buf_puts(b, ",\"ks\":");
+    put_num(b, nz->ks);
+    cairn_buf_puts(b, ",\"js\":");
+    put_num(b, nz->js);
+    cairn_buf_puts(b, ",\"missing_change\":");
+    put_num(b, nz->missing);
+    cairn_buf_puts(b, "},\"bins\":[");
     for (size_t i = 0; i < f->n_bins; i++) {
         cairn_buf_puts(b, i ? ",{\"bin\":" : "{\"bin\":");
         put_str(b, f->bin_labels ? f->bin_labels[i] : NULL);

@@ -101,6 +101,7 @@ typedef struct cairn_monitor_feature {
     char *name;
     cairn_drift_kind kind;
     cairn_drift_stats stats;
+    cairn_drift_noise noise;       /* the statistics' noise levels at the run's noise_p */
     cairn_drift_severity severity;
     /* The histograms behind the statistics, for reports: n_bins bins as drift.h
        defines them, reference and window shares (each over non-missing rows). */

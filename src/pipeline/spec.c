@@ -808,7 +808,7 @@ const char *const cairn_spec_monitor_keys[CAIRN_SPEC_MONITOR_KEYS] = {
     "psi_warn",      "psi_alert",      "ks_warn",       "ks_alert",       "js_warn",
     "js_alert",      "missing_warn",   "missing_alert", "perf_warn",      "perf_alert",
     "rejected_warn", "rejected_alert", "fallback_warn", "fallback_alert", "p99_warn_ms",
-    "p99_alert_ms",  "min_rows"};
+    "p99_alert_ms",  "min_rows",       "noise_p"};
 
 static cairn_status parse_monitor(reader *r, const node *v, cairn_spec *s)
 {
@@ -830,7 +830,11 @@ static cairn_status parse_monitor(reader *r, const node *v, cairn_spec *s)
             if ((st = want_int(r, x, what, 0, INT64_C(1) << 50, &n)))
                 return st;
             s->monitor[k] = (double)n;
-        } else if ((st = want_num(r, x, what, NUM_NONNEG, &s->monitor[k]))) {
+        } else if ((st = want_num(r, x, what,
+                                  strcmp(cairn_spec_monitor_keys[k], "noise_p") == 0
+                                      ? NUM_FRACTION
+                                      : NUM_NONNEG,
+                                  &s->monitor[k]))) {
             return st;
         }
         s->has_monitor = true;

@@ -88,7 +88,7 @@ typedef struct cairn_spec_linear {
 
 /* The keys of the spec's monitor: section, in this order. Levels are non-negative
  * numbers; min_rows a whole number. */
-#define CAIRN_SPEC_MONITOR_KEYS 17
+#define CAIRN_SPEC_MONITOR_KEYS 18
 extern const char *const cairn_spec_monitor_keys[CAIRN_SPEC_MONITOR_KEYS];
 
 typedef struct cairn_spec {

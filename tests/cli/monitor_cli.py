@@ -273,6 +273,27 @@ try:
     m5 = cj("monitor", "churn", "--until", "2025-10-15", *quiet, want=(0, 1))
     check(not any(a["kind"] == "feature_drift" and a["statistic"] in ("psi", "ks")
                   for a in m5["alerts"]), "flags raise the PSI and KS thresholds")
+    # The noise gate: on daily windows, --noise-p 0 judges the levels alone; the default
+    # (0.01) leaves out what sampling noise explains, and never judges more severely.
+    rank = {"nodata": 0, "ok": 1, "warn": 2, "alert": 3}
+    def feats(m):
+        return {(w["start"], w["version"], w["shadow"], f["name"]): f for w in m["windows"]
+                for f in w["features"] + ([w["prediction"]] if w["prediction"] else [])}
+    small = ["--window", "1d", "--all", "--min-rows", "10"]   # 16 to 33 rows a day
+    gated = feats(cj("monitor", "churn", *small, want=(0, 1)))
+    plain = feats(cj("monitor", "churn", *small, "--noise-p", "0", want=(0, 1)))
+    check(gated.keys() == plain.keys() and len(gated) > 20, f"{len(gated)} daily features")
+    check(all(f["noise"]["psi"] > 0 for f in gated.values() if f["psi"] is not None),
+          "every computed PSI has a noise level")
+    check(all(v == 0 for f in plain.values() for v in f["noise"].values() if v is not None),
+          "--noise-p 0: no noise levels")
+    check(all(rank[gated[k]["severity"]] <= rank[plain[k]["severity"]] for k in gated),
+          "the gate never raises a severity")
+    quieted = [k for k in gated if rank[gated[k]["severity"]] < rank[plain[k]["severity"]]]
+    check(quieted and all(gated[k][st] < gated[k]["noise"][st] for k in quieted
+                          for st in ("psi", "js") if plain[k][st] is not None
+                          and plain[k][st] >= 0.1 and gated[k][st] >= 0.1),
+          f"{len(quieted)} daily features quieted, each below its noise level")
     r3 = train("v3", base + "model: {type: gbdt, rounds: 20, max_depth: 3}\n"
                "monitor: {psi_warn: 99, psi_alert: 100, ks_warn: 1, ks_alert: 1, js_warn: 1,\n"
                "          js_alert: 1, missing_warn: 1, missing_alert: 1, perf_warn: 1,\n"

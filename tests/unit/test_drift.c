@@ -7,7 +7,8 @@
  * grid; identical windows (PSI ~ 0, ok), a shifted window (alert), unseen
  * categories, bools, an impossible category (chi2 = inf), all-missing and
  * empty windows, an accumulator that never allocates, parse errors and
- * allocation failures while parsing.
+ * allocation failures while parsing; the noise levels (quantiles against scipy, and
+ * the share of same-distribution small windows they keep from warning).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -891,6 +892,153 @@ static void test_parse_alloc_failures(void **state)
     cairn_buf_reset(&b);
 }
 
+/* ---- sampling noise ------------------------------------------------------ */
+
+/* The chi-squared and Kolmogorov quantiles against scipy (chi2.isf, kstwobign.isf). */
+static void test_noise_quantiles(void **state)
+{
+    (void)state;
+    static const double ps[] = {0.5, 0.05, 0.01, 1e-4};
+    static const double dfs[] = {1, 2, 9, 50};
+    /* Without Python, the inversion itself: sf at the quantile gives p back. */
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = 0; j < 4; j++)
+            check_rel(cairn_drift_chi2_sf(cairn_drift_chi2_isf(ps[i], dfs[j]), dfs[j]), ps[i],
+                      1e-9);
+    assert_true(isnan(cairn_drift_chi2_isf(0, 3)) && isnan(cairn_drift_chi2_isf(1, 3)));
+    assert_true(isnan(cairn_drift_kolmogorov_isf(0)) && isnan(cairn_drift_kolmogorov_isf(1)));
+    SKIP_WITHOUT_PYTHON("scipy");
+    FILE *py = popen("/usr/bin/python3 -c 'from scipy import stats\n"
+                     "for p in (0.5, 0.05, 0.01, 1e-4):\n"
+                     "    print(repr(float(stats.kstwobign.isf(p))))\n"
+                     "    for df in (1, 2, 9, 50): print(repr(float(stats.chi2.isf(p, df))))'",
+                     "r");
+    assert_non_null(py);
+    double want[20];
+    int got = 0;
+    while (got < 20 && fscanf(py, "%lf", &want[got]) == 1)
+        got++;
+    assert_int_equal(pclose(py), 0);
+    assert_int_equal(got, 20);
+    for (size_t i = 0; i < 4; i++) {
+        check_rel(cairn_drift_kolmogorov_isf(ps[i]), want[5 * i], 1e-9);
+        for (size_t j = 0; j < 4; j++)
+            check_rel(cairn_drift_chi2_isf(ps[i], dfs[j]), want[5 * i + 1 + j], 1e-9);
+    }
+}
+
+/* Reference and windows from one generator: a number (normal, 3% missing; shift moves
+ * its mean by shift standard deviations) and a category of five values. */
+static double noise_num(uint64_t *s, double shift)
+{
+    return lcg(s) % 100 < 3 ? NAN : gauss(s) + shift;
+}
+
+static const char *noise_cat(uint64_t *s, bool shifted)
+{
+    static const char *const v[] = {"a", "b", "c", "d", "e"};
+    unsigned u = lcg(s) % 100;      /* shares 40, 25, 15, 12, 8 (shifted: 25, 40, ...) */
+    int k = u < 40 ? 0 : u < 65 ? 1 : u < 80 ? 2 : u < 92 ? 3 : 4;
+    if (shifted && k < 2)
+        k = 1 - k;
+    return v[k];
+}
+
+/*
+ * Windows of 150 rows drawn from the reference's own distribution: without the noise
+ * gate the default levels warn on a large share of them (JS 0.1 is below its typical
+ * value at this size); with it, at most a few percent warn, as noise_p = 0.01 per
+ * statistic promises. Windows of the same size with a real shift (half a standard
+ * deviation; two categories swapping shares) still warn almost always.
+ */
+static void test_noise_gate(void **state)
+{
+    (void)state;
+    enum { NREF = 20000, M = 150, WINDOWS = 1000 };
+    cairn_type t[] = {CAIRN_TYPE_FLOAT64, CAIRN_TYPE_STRING};
+    const char *names[] = {"x", "c"};
+    cairn_frame *f = frame_make(2, NREF, t, names);
+    uint64_t s = 2024;
+    for (size_t i = 0; i < NREF; i++) {
+        double x = noise_num(&s, 0);
+        if (!isnan(x)) {
+            f->cols[0].valid[i] = 1;
+            f->cols[0].v.f64[i] = x;
+        }
+        set_str(&f->cols[1], i, noise_cat(&s, false));
+    }
+    cairn_drift_refs refs;
+    make_refs(f, NULL, &refs);
+    cairn_frame_free(f);
+    const cairn_drift_ref *rx = cairn_drift_refs_find(&refs, "x");
+    const cairn_drift_ref *rc = cairn_drift_refs_find(&refs, "c");
+    cairn_drift_thresholds gated, plain;
+    cairn_drift_thresholds_default(&gated);
+    check_abs(gated.noise_p, 0.01, 0);
+    plain = gated;
+    plain.noise_p = 0;
+
+    int warn_plain[2] = {0}, warn_gated[2] = {0}, warn_shift[2] = {0};
+    for (int shifted = 0; shifted < 2; shifted++) {
+        for (int w = 0; w < WINDOWS; w++) {
+            cairn_drift_acc ax, ac;
+            cairn_drift_acc_init(&ax, rx);
+            cairn_drift_acc_init(&ac, rc);
+            for (int i = 0; i < M; i++) {
+                feed_num(&ax, noise_num(&s, shifted ? 0.5 : 0));
+                feed_cat(&ac, noise_cat(&s, shifted));
+            }
+            cairn_drift_acc *accs[2] = {&ax, &ac};
+            for (int k = 0; k < 2; k++) {
+                cairn_drift_stats st;
+                cairn_drift_acc_stats(accs[k], &st);
+                cairn_drift_noise nz;
+                cairn_drift_stats_noise(&st, gated.noise_p, &nz);
+                /* The levels shrink with the window: at 150 rows PSI's is about
+                 * chi2(0.99, k - 1) / 150. */
+                assert_true(nz.psi > 0 && nz.js > 0);
+                /* The category has no missing value in the reference: one is news. */
+                assert_true(k == 0 ? nz.ks > 0 && nz.missing > 0 : isnan(nz.ks) && nz.missing == 0);
+                if (shifted) {
+                    warn_shift[k] += cairn_drift_stats_severity(&st, &gated) >= CAIRN_DRIFT_WARN;
+                } else {
+                    warn_plain[k] += cairn_drift_stats_severity(&st, &plain) >= CAIRN_DRIFT_WARN;
+                    warn_gated[k] += cairn_drift_stats_severity(&st, &gated) >= CAIRN_DRIFT_WARN;
+                }
+            }
+        }
+    }
+    print_message("windows of %d rows warning, of %d: no drift, plain levels %d / %d, with the "
+                  "noise gate %d / %d; shifted, with the gate %d / %d (number / category)\n",
+                  M, WINDOWS, warn_plain[0], warn_plain[1], warn_gated[0], warn_gated[1],
+                  warn_shift[0], warn_shift[1]);
+    /* Ten bins (number) are noisier than five (category). The category's shift is the
+     * milder one: PSI about 0.14 against its noise level of about 0.09. */
+    assert_true(warn_plain[0] > WINDOWS * 40 / 100 && warn_plain[1] > WINDOWS * 5 / 100);
+    assert_true(warn_gated[0] <= WINDOWS * 4 / 100 && warn_gated[1] <= WINDOWS * 4 / 100);
+    assert_true(warn_shift[0] >= WINDOWS * 97 / 100 && warn_shift[1] >= WINDOWS * 85 / 100);
+
+    /* A big window: the levels fall far below the thresholds, which judge alone. */
+    cairn_drift_acc big;
+    cairn_drift_acc_init(&big, rx);
+    for (int i = 0; i < 200000; i++)
+        feed_num(&big, noise_num(&s, 0));
+    cairn_drift_stats st;
+    cairn_drift_acc_stats(&big, &st);
+    cairn_drift_noise nz;
+    cairn_drift_stats_noise(&st, 0.01, &nz);
+    assert_true(nz.psi < 0.002 && nz.js < 0.03 && nz.ks < 0.02 && nz.missing < 0.01);
+    /* noise_p 0: no level at all. */
+    cairn_drift_stats_noise(&st, 0, &nz);
+    assert_true(nz.psi == 0 && nz.js == 0 && nz.ks == 0 && nz.missing == 0);
+    /* The verdict of one statistic: below its noise level it is ok whatever the levels. */
+    assert_int_equal(cairn_drift_judge(0.3, 0.35, 0.1, 0.2), CAIRN_DRIFT_OK);
+    assert_int_equal(cairn_drift_judge(0.3, 0.25, 0.1, 0.2), CAIRN_DRIFT_ALERT);
+    assert_int_equal(cairn_drift_judge(0.15, 0.05, 0.1, 0.2), CAIRN_DRIFT_WARN);
+    assert_int_equal(cairn_drift_judge(NAN, 0, 0.1, 0.2), CAIRN_DRIFT_OK);
+    cairn_drift_refs_reset(&refs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +1054,8 @@ int main(void)
         cmocka_unit_test(test_parse_alloc_failures),
         cmocka_unit_test(test_ks_bound_brute_force),
         cmocka_unit_test(test_scipy_oracle),
+        cmocka_unit_test(test_noise_quantiles),
+        cmocka_unit_test(test_noise_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
