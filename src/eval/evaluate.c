@@ -9,22 +9,24 @@
  * (far too slow for 200,000 rows x 1,000 resamples): it turns a resample's
  * drawn indices into per-row counts and evaluates every metric in O(n) passes
  * of weighted sums over rows sorted once (by score for the binary metrics, by
- * prediction and by label for Spearman's ranks). A row drawn w times
- * contributes w times, which is what the metric of the gathered rows computes;
- * counts are integers and only the order of floating-point additions differs,
- * so the values agree with metrics.c's on the gathered rows to about 1e-15
- * (the unit test replays resamples and compares to 1e-12).
+ * prediction and by label for Spearman's ranks). That engine is resample.c's,
+ * shared with cairn_compare. A row drawn w times contributes w times, which is
+ * what the metric of the gathered rows computes; counts are integers and only
+ * the order of floating-point additions differs, so the values agree with
+ * metrics.c's on the gathered rows to about 1e-15 (the unit test replays
+ * resamples and compares to 1e-12).
  *
- * Resample b of a stream has its own generator, cairn_rng_init(rng,
- * resample_seed(seed, stream, b)), and draws its m indices as cairn_bootstrap
- * does (cairn_rng_below(rng, m) each). The streams: 0 for all the evaluated
- * rows, (c + 1) * 2^32 + g for group g of slice column c (indices into the
- * group's rows in row order). No two resamples share a stream, so threads can
- * take them in any order and the result depends on the seed alone.
- * docs/metrics.md states the rule; tests/unit/test_evaluate.c replays it
- * through the plain metrics.
+ * What is this file's own is how resamples are drawn. Resample b of a stream
+ * has its own generator, cairn_rng_init(rng, resample_seed(seed, stream, b)),
+ * and draws its m indices as cairn_bootstrap does (cairn_rng_below(rng, m)
+ * each). The streams: 0 for all the evaluated rows, (c + 1) * 2^32 + g for
+ * group g of slice column c (indices into the group's rows in row order). No
+ * two resamples share a stream, so threads can take them in any order and the
+ * result depends on the seed alone. docs/metrics.md states the rule;
+ * tests/unit/test_evaluate.c replays it through the plain metrics.
  */
 #include "eval/eval.h"
+#include "eval/resample.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -35,25 +37,8 @@
 
 #define WHERE "cairn_evaluate"
 
-/* sklearn's log_loss eps as metrics.c uses it. */
-#define LOGLOSS_EPS 1e-15
-
 /* Resample loops smaller than this (rows x resamples) run on one thread. */
 #define PARALLEL_MIN_WORK 65536u
-
-/* ---- metric tables ----------------------------------------------------------------- */
-
-/* Slots: where each task's resample pass leaves a metric's value. */
-enum { B_AUC, B_PR_AUC, B_LOGLOSS, B_BRIER, B_ECE, B_ACCURACY, B_PRECISION, B_RECALL, B_F1,
-       B_SLOTS };
-enum { R_RMSE, R_MAE, R_R2, R_MAPE, R_SPEARMAN, R_SLOTS };
-enum { M_ACCURACY, M_MACRO_F1, M_LOGLOSS, M_SLOTS };
-#define MAX_SLOTS B_SLOTS
-
-static const char *const binary_names[B_SLOTS] = {
-    "auc", "pr_auc", "logloss", "brier", "ece", "accuracy", "precision", "recall", "f1"};
-static const char *const regression_names[R_SLOTS] = {"rmse", "mae", "r2", "mape", "spearman"};
-static const char *const multiclass_names[M_SLOTS] = {"accuracy", "macro_f1", "logloss"};
 
 bool cairn_metric_higher_is_better(const char *name)
 {
@@ -66,91 +51,35 @@ bool cairn_metric_higher_is_better(const char *name)
     return true;
 }
 
-/* ---- prepared samples -------------------------------------------------------------- */
-
-/* A value with its local row, for the one-off sorts. */
-typedef struct keyed {
-    double v;
-    uint32_t i;
-} keyed;
-
-/* Descending by value, then ascending by row (a total order: qsort is not stable). */
-static int keyed_desc(const void *a, const void *b)
-{
-    const keyed *x = a, *z = b;
-    if (x->v != z->v)
-        return (x->v < z->v) - (x->v > z->v);
-    return (x->i > z->i) - (x->i < z->i);
-}
-
-static int keyed_asc(const void *a, const void *b)
-{
-    const keyed *x = a, *z = b;
-    if (x->v != z->v)
-        return (x->v > z->v) - (x->v < z->v);
-    return (x->i > z->i) - (x->i < z->i);
-}
-
-static int double_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, z = *(const double *)b;
-    return (x > z) - (x < z);
-}
+/* ---- working memory ---------------------------------------------------------------- */
 
 /*
  * The evaluation's working memory, sized for all n rows once and reused by
  * the overall sample and every slice group (a sample of m <= n rows).
- * "By row" arrays are indexed by the sample's row (0..m-1, the order the
- * resample indices refer to), "by position" arrays by rank in a sort order.
  */
 typedef struct work {
     const cairn_eval_input *in;
-    size_t n, k;                /* rows, classes (multiclass) */
+    size_t n;                   /* rows */
     size_t n_boot;
     int nt;                     /* threads */
     size_t nm;                  /* metrics */
     uint8_t slot[CAIRN_EVAL_MAX_METRICS];
-    bool has_mape;
 
-    /* The sample, gathered in row order: m rows. */
-    double *s;                  /* scores (multiclass: m x k) */
-    uint8_t *y8;                /* binary labels */
-    double *yd;                 /* regression labels */
-    uint32_t *y32;              /* multiclass labels */
+    cairn_rs_sample X;          /* the sample's labels, gathered in row order, prepared */
+    cairn_rs_side S;            /* its scores */
 
-    /* The prepared sample. */
-    keyed *kb;                  /* sort scratch */
-    uint32_t *order;            /* row by position: descending score / ascending prediction */
-    uint8_t *flags;             /* binary by position: F_* */
-    double *bl, *bp;            /* binary by position: log-loss term, score */
-    uint8_t bin_seq[CAIRN_EVAL_ECE_BINS]; /* binary: the non-empty ECE bins in position order */
-    uint32_t *yorder;           /* regression: row at each position by ascending label */
-    uint32_t *pend, *yend;      /* regression: ends of the runs of equal prediction / label */
-    size_t npg, nyg;
-    double *yv;                 /* regression by label position: label */
-    double *d2, *ad, *ape;      /* regression by row: (y - pred)^2, |y - pred|, |y - pred| / |y| */
-    uint8_t *correct;           /* multiclass by row: argmax == label */
-    uint32_t *cls;              /* multiclass by row: argmax */
-    double *loss;               /* multiclass by row: log-loss term */
-
-    /* Per thread, n each: counts by row, regression ranks by row;
-     * multiclass: 3k counters. */
-    uint32_t *cnt;
-    double *ra, *rb;
-    uint64_t *cc;
-
+    uint32_t *cnt;              /* per thread, n each: counts by row */
     double *vals;               /* n_boot x nm resample values */
     double *sorted;             /* n_boot */
 } work;
 
 static void work_free(work *W)
 {
-    void *ptrs[] = {W->s,  W->y8,   W->yd,   W->y32,    W->kb,  W->order, W->flags,
-                    W->bl, W->bp,   W->yorder, W->pend, W->yend, W->yv,   W->d2,
-                    W->ad, W->ape,  W->correct, W->cls, W->loss, W->cnt,  W->ra,
-                    W->rb, W->cc,   W->vals, W->sorted};
-    for (size_t i = 0; i < CAIRN_ARRAY_LEN(ptrs); i++)
-        cairn_free(ptrs[i]);
+    cairn_rs_side_reset(&W->S);
+    cairn_rs_sample_reset(&W->X);
+    cairn_free(W->cnt);
+    cairn_free(W->vals);
+    cairn_free(W->sorted);
     memset(W, 0, sizeof *W);
 }
 
@@ -165,178 +94,25 @@ static bool alloc_array(void *p, size_t count, size_t size)
     return q != NULL;
 }
 
-static cairn_status work_alloc(work *W, cairn_error *err)
+static cairn_status work_alloc(work *W, size_t k, cairn_error *err)
 {
-    size_t n = W->n, nt = (size_t)W->nt, ntn, vals;
-    bool ok = cairn_mul_size(nt, n, &ntn) && cairn_mul_size(W->n_boot, W->nm, &vals) &&
-              alloc_array(&W->kb, n, sizeof(keyed)) && alloc_array(&W->cnt, ntn, sizeof(uint32_t));
-    switch (W->in->task) {
-    case CAIRN_TASK_BINARY:
-        ok = ok && alloc_array(&W->s, n, sizeof(double)) && alloc_array(&W->y8, n, 1) &&
-             alloc_array(&W->order, n, sizeof(uint32_t)) && alloc_array(&W->flags, n, 1) &&
-             alloc_array(&W->bl, n, sizeof(double)) && alloc_array(&W->bp, n, sizeof(double));
-        break;
-    case CAIRN_TASK_REGRESSION:
-        ok = ok && alloc_array(&W->s, n, sizeof(double)) &&
-             alloc_array(&W->yd, n, sizeof(double)) &&
-             alloc_array(&W->order, n, sizeof(uint32_t)) &&
-             alloc_array(&W->yorder, n, sizeof(uint32_t)) &&
-             alloc_array(&W->pend, n, sizeof(uint32_t)) &&
-             alloc_array(&W->yend, n, sizeof(uint32_t)) &&
-             alloc_array(&W->yv, n, sizeof(double)) &&
-             alloc_array(&W->d2, n, sizeof(double)) && alloc_array(&W->ad, n, sizeof(double)) &&
-             alloc_array(&W->ape, n, sizeof(double)) && alloc_array(&W->ra, ntn, sizeof(double)) &&
-             alloc_array(&W->rb, ntn, sizeof(double));
-        break;
-    case CAIRN_TASK_MULTICLASS: {
-        size_t nk, k3;
-        ok = ok && cairn_mul_size(n, W->k, &nk) && cairn_mul_size(nt * 3, W->k, &k3) &&
-             alloc_array(&W->s, nk, sizeof(double)) &&
-             alloc_array(&W->y32, n, sizeof(uint32_t)) && alloc_array(&W->correct, n, 1) &&
-             alloc_array(&W->cls, n, sizeof(uint32_t)) &&
-             alloc_array(&W->loss, n, sizeof(double)) && alloc_array(&W->cc, k3, sizeof(uint64_t));
-        break;
-    }
-    }
-    ok = ok && alloc_array(&W->vals, vals, sizeof(double)) &&
-         alloc_array(&W->sorted, W->n_boot, sizeof(double));
+    size_t ntn, vals;
+    bool ok = cairn_mul_size((size_t)W->nt, W->n, &ntn) &&
+              cairn_mul_size(W->n_boot, W->nm, &vals) &&
+              cairn_rs_sample_init(&W->X, W->in->task, W->n, k, W->n_boot ? W->nt : 0) ==
+                  CAIRN_OK &&
+              cairn_rs_side_init(&W->S, &W->X) == CAIRN_OK &&
+              alloc_array(&W->cnt, ntn, sizeof(uint32_t)) &&
+              alloc_array(&W->vals, vals, sizeof(double)) &&
+              alloc_array(&W->sorted, W->n_boot, sizeof(double));
     if (!ok)
         return cairn_error_set(err, CAIRN_ENOMEM, WHERE,
-                               "cannot allocate the evaluation of %zu rows x %zu resamples", n,
-                               W->n_boot);
+                               "cannot allocate the evaluation of %zu rows x %zu resamples",
+                               W->n, W->n_boot);
     return CAIRN_OK;
 }
 
-/*
- * The ECE bin of p as cairn_metric_ece assigns it: the number of inner edges
- * i / n_bins (i = 1..n_bins-1, as doubles) at or below p. Scores below 0 go
- * to the first bin, 1 and above to the last.
- */
-static uint8_t ece_bin_of(double p)
-{
-    uint8_t b = 0;
-    for (int i = 1; i < CAIRN_EVAL_ECE_BINS; i++)
-        b += p >= (double)i / (double)CAIRN_EVAL_ECE_BINS;
-    return b;
-}
-
-/* Binary position flags. */
-enum {
-    F_POSITIVE = 1,     /* the label is 1 */
-    F_RUN_END = 2,      /* the last position of a run of equal scores */
-    F_PRED_END = 4,     /* the last position predicted 1 (score >= threshold) */
-    F_BIN_END = 8       /* the last position of an ECE bin */
-};
-
-/*
- * Sorts the sample by descending score once. Every term a row adds to a
- * metric depends on its score and label only, so they are computed here
- * (log loss exactly by metrics.c's steps) and each resample only weights them.
- * The rows predicted 1 and the rows of each ECE bin are runs of positions
- * ending with a run of equal scores, because both depend on the score alone,
- * monotonically.
- */
-static void prepare_binary(work *W, size_t m)
-{
-    double t = W->in->threshold;
-    size_t n_bins = 0;
-    for (size_t l = 0; l < m; l++)
-        W->kb[l] = (keyed){W->s[l], (uint32_t)l};
-    qsort(W->kb, m, sizeof(keyed), keyed_desc);
-    for (size_t j = 0; j < m; j++) {
-        uint32_t l = W->kb[j].i;
-        double p = W->kb[j].v;
-        bool y = W->y8[l] != 0;
-        uint8_t bin = ece_bin_of(p);
-        uint8_t f = y ? F_POSITIVE : 0;
-        if (j + 1 == m || W->kb[j + 1].v != p) {
-            double next = j + 1 < m ? W->kb[j + 1].v : -INFINITY;
-            f |= F_RUN_END;
-            if (p >= t && !(next >= t))
-                f |= F_PRED_END;
-            if (j + 1 == m || ece_bin_of(next) != bin) {
-                f |= F_BIN_END;
-                W->bin_seq[n_bins++] = bin;
-            }
-        }
-        W->order[j] = l;
-        W->flags[j] = f;
-        /* metrics.c's log-loss steps: clip, renormalise [1 - p, p]. */
-        double pc = p < LOGLOSS_EPS ? LOGLOSS_EPS : (p > 1.0 - LOGLOSS_EPS ? 1.0 - LOGLOSS_EPS : p);
-        double q = 1.0 - pc, sum = q + pc;
-        W->bl[j] = (double)-logl((long double)((y ? pc : q) / sum));
-        W->bp[j] = p;
-    }
-}
-
-/* Fills ends[] with the ends of the runs of equal v in kb[0..m); returns their count. */
-static size_t tie_groups(const keyed *kb, size_t m, uint32_t *ends)
-{
-    size_t ng = 0;
-    for (size_t j = 0; j < m; j++) {
-        if (j > 0 && kb[j].v != kb[j - 1].v)
-            ng++;
-        ends[ng] = (uint32_t)(j + 1);
-    }
-    return m ? ng + 1 : 0;
-}
-
-static void prepare_regression(work *W, size_t m)
-{
-    for (size_t l = 0; l < m; l++) {
-        double y = W->yd[l];
-        long double d = (long double)y - W->s[l];
-        W->d2[l] = (double)(d * d);
-        W->ad[l] = (double)fabsl(d);
-        W->ape[l] = W->has_mape ? (double)(fabsl(d) / fabsl((long double)y)) : 0.0;
-        W->kb[l] = (keyed){W->s[l], (uint32_t)l};
-    }
-    qsort(W->kb, m, sizeof(keyed), keyed_asc);
-    W->npg = tie_groups(W->kb, m, W->pend);
-    for (size_t j = 0; j < m; j++)
-        W->order[j] = W->kb[j].i;
-    for (size_t l = 0; l < m; l++)
-        W->kb[l] = (keyed){W->yd[l], (uint32_t)l};
-    qsort(W->kb, m, sizeof(keyed), keyed_asc);
-    W->nyg = tie_groups(W->kb, m, W->yend);
-    for (size_t q = 0; q < m; q++) {
-        W->yorder[q] = W->kb[q].i;
-        W->yv[q] = W->kb[q].v;
-    }
-}
-
-/* numpy's argmax of one row (first maximum); rows hold no NaN (validated). */
-static size_t argmax_row(const double *row, size_t k)
-{
-    size_t best = 0;
-    for (size_t j = 1; j < k; j++)
-        if (row[j] > row[best])
-            best = j;
-    return best;
-}
-
-static void prepare_multiclass(work *W, size_t m)
-{
-    size_t k = W->k;
-    for (size_t l = 0; l < m; l++) {
-        const double *row = W->s + l * k;
-        size_t c = argmax_row(row, k);
-        W->cls[l] = (uint32_t)c;
-        W->correct[l] = c == W->y32[l];
-        /* metrics.c's multiclass log-loss steps: clip, renormalise the row. */
-        double row_sum = 0, mine = 0;
-        for (size_t j = 0; j < k; j++) {
-            double v = row[j];
-            v = v < LOGLOSS_EPS ? LOGLOSS_EPS : (v > 1.0 - LOGLOSS_EPS ? 1.0 - LOGLOSS_EPS : v);
-            row_sum += v;
-            if (j == W->y32[l])
-                mine = v;
-        }
-        W->loss[l] = (double)-logl((long double)(mine / row_sum));
-    }
-}
-
-/* ---- one resample ------------------------------------------------------------------ */
+/* ---- one sample (all rows, or one slice group) ------------------------------------- */
 
 /* A 64-bit mixer: the output of splitmix64 from state x (a bijection of x). */
 static uint64_t mix64(uint64_t x)
@@ -348,287 +124,6 @@ static uint64_t mix64(uint64_t x)
 static uint64_t resample_seed(uint64_t seed, uint64_t stream, uint64_t b)
 {
     return mix64(mix64(mix64(seed) ^ stream) ^ b);
-}
-
-/*
- * Draws m indices in [0, m) as cairn_bootstrap does and counts them by row.
- * This is cairn_rng_below(rng, m) with its rejection cut (2^64 mod m)
- * computed once instead of per draw: the same stream, the same indices.
- */
-static void draw_counts(uint32_t *cnt, size_t m, uint64_t seed)
-{
-    cairn_rng rng;
-    uint64_t bound = m, cut = (0 - bound) % bound;
-    cairn_rng_init(&rng, seed);
-    memset(cnt, 0, m * sizeof *cnt);
-    for (size_t i = 0; i < m; i++) {
-        uint64_t r;
-        do
-            r = cairn_rng_next(&rng);
-        while (r < cut);
-        cnt[r % bound]++;
-    }
-}
-
-/* F1 = 2tp / (2tp + fp + fn), 0 when undefined: metrics.c's rule. */
-static double f1_of(uint64_t tp, uint64_t fp, uint64_t fn)
-{
-    uint64_t den = 2 * tp + fp + fn;
-    return den ? (double)(2 * tp) / (double)den : 0.0;
-}
-
-/* Rows per block of double sums, added up in long double (see resample_binary). */
-#define SUM_BLOCK 1024
-
-/*
- * Every binary metric of one resample in one sweep over the positions in
- * descending score order: metrics.c's running counts of AUC and average
- * precision over the runs of equal score, with each run's drawn positives gp
- * and negatives gn in place of its row counts; the confusion counts where the
- * predicted-1 prefix ends; the log-loss, squared-error and score sums (per
- * ECE bin for the last). These sums and average precision's run in double
- * over at most SUM_BLOCK rows, each block then added in long double, which
- * keeps the rounding near long double's at a fraction of its cost.
- */
-static void resample_binary(const work *W, size_t m, const uint32_t *cnt, double *v)
-{
-    const uint32_t *order = W->order;
-    const uint8_t *fl = W->flags;
-    const double *bl = W->bl, *bp = W->bp;
-    uint64_t bcnt[CAIRN_EVAL_ECE_BINS] = {0}, bpos[CAIRN_EVAL_ECE_BINS] = {0};
-    long double bsum[CAIRN_EVAL_ECE_BINS] = {0}, ll = 0, br = 0, bs = 0, ap = 0;
-    uint64_t pos = 0, neg = 0, twice_pairs = 0, gt = 0, gp = 0, tp = 0, fp = 0, bt = 0, bq = 0;
-    double sl = 0, sq = 0, sp = 0, sa = 0;
-    size_t cur = 0;
-    for (size_t j = 0; j < m; j++) {
-        uint32_t w = cnt[order[j]];
-        unsigned f = fl[j];
-        double wd = (double)w, p = bp[j], d = p - (double)(f & F_POSITIVE);
-        gt += w;
-        gp += (f & F_POSITIVE) ? w : 0;
-        sl += wd * bl[j];
-        sq += wd * d * d;
-        sp += wd * p;
-        if (f & F_RUN_END) {
-            uint64_t gn = gt - gp;
-            twice_pairs += gn * (2 * pos + gp);
-            pos += gp;
-            neg += gn;
-            if (gp)
-                sa += (double)gp * ((double)pos / (double)(pos + neg));
-            bt += gt;
-            bq += gp;
-            gt = gp = 0;
-            if (f & F_PRED_END) {
-                tp = pos;
-                fp = neg;
-            }
-            if (f & F_BIN_END) {
-                uint8_t b = W->bin_seq[cur++];
-                bcnt[b] = bt;
-                bpos[b] = bq;
-                bsum[b] = bs + sp;
-                bt = bq = 0;
-                bs = 0;
-                sp = 0;
-            }
-        }
-        if (j % SUM_BLOCK == SUM_BLOCK - 1) {
-            ll += sl;
-            br += sq;
-            bs += sp;
-            ap += sa;
-            sl = sq = sp = sa = 0;
-        }
-    }
-    ll += sl;
-    br += sq;
-    ap += sa;
-    uint64_t fn = pos - tp, tn = neg - fp;
-    long double lm = (long double)m;
-    v[B_AUC] = pos && neg ? (double)((long double)twice_pairs /
-                                     (2.0L * (long double)pos * (long double)neg))
-                          : NAN;
-    v[B_PR_AUC] = pos ? (double)(ap / (long double)pos) : NAN;
-    v[B_LOGLOSS] = (double)(ll / lm);
-    v[B_BRIER] = (double)(br / lm);
-    long double ece = 0;
-    for (int b = 0; b < CAIRN_EVAL_ECE_BINS; b++) {
-        if (!bcnt[b])
-            continue;
-        double mean_p = (double)(bsum[b] / (long double)bcnt[b]);
-        double rate = (double)bpos[b] / (double)bcnt[b];
-        ece += ((long double)bcnt[b] / lm) * fabsl((long double)mean_p - rate);
-    }
-    v[B_ECE] = (double)ece;
-    v[B_ACCURACY] = (double)(tp + tn) / (double)m;
-    v[B_PRECISION] = tp + fp ? (double)tp / (double)(tp + fp) : 0.0;
-    v[B_RECALL] = tp + fn ? (double)tp / (double)(tp + fn) : 0.0;
-    v[B_F1] = f1_of(tp, fp, fn);
-}
-
-/*
- * Average ranks of the drawn rows in one sort order: a run of equal values
- * of drawn weight gw after c drawn rows holds ranks c+1 .. c+gw, average
- * (2c + 1 + gw) / 2, which is what ranking the gathered rows gives (a row
- * drawn w times is w tied copies). Writes rank[row] for every row. With
- * values (the labels in the label order), also returns the weighted sum of
- * squares about mean and the smallest and largest drawn value.
- */
-static long double drawn_ranks(const uint32_t *order, const uint32_t *ends, size_t n_runs,
-                               const uint32_t *cnt, double *rank, const double *values,
-                               long double mean, double *vmin, double *vmax)
-{
-    uint64_t c = 0;
-    size_t j = 0;
-    long double ss = 0;
-    double block = 0;
-    *vmin = *vmax = NAN;
-    for (size_t g = 0; g < n_runs; g++) {
-        size_t start = j, end = ends[g];
-        uint64_t gw = 0;
-        for (; j < end; j++)
-            gw += cnt[order[j]];
-        double r = ((double)c + 1.0 + (double)(c + gw)) / 2.0;
-        for (j = start; j < end; j++)
-            rank[order[j]] = r;
-        if (values && gw) {
-            double d = (double)((long double)values[start] - mean);
-            block += (double)gw * d * d;
-            if (isnan(*vmin))
-                *vmin = values[start];
-            *vmax = values[start];
-        }
-        if (g % SUM_BLOCK == SUM_BLOCK - 1) {
-            ss += block;
-            block = 0;
-        }
-        c += gw;
-    }
-    return ss + block;
-}
-
-/*
- * The regression metrics of one resample (ra, rb: n-sized scratch). Sums
- * run in double over blocks of SUM_BLOCK rows, added up in long double.
- */
-static void resample_regression(const work *W, size_t m, const uint32_t *cnt, double *ra,
-                                double *rb, double *v)
-{
-    long double lm = (long double)m, sd2 = 0, sad = 0, sape = 0, sy = 0;
-    for (size_t lo = 0; lo < m; lo += SUM_BLOCK) {
-        size_t end = m - lo > SUM_BLOCK ? lo + SUM_BLOCK : m;
-        double b2 = 0, ba = 0, bp = 0, by = 0;
-        for (size_t l = lo; l < end; l++) {
-            double w = cnt[l];
-            b2 += w * W->d2[l];
-            ba += w * W->ad[l];
-            bp += w * W->ape[l];
-            by += w * W->yd[l];
-        }
-        sd2 += b2;
-        sad += ba;
-        sape += bp;
-        sy += by;
-    }
-    double ymin, ymax, unused;
-    drawn_ranks(W->order, W->pend, W->npg, cnt, ra, NULL, 0, &unused, &unused);
-    long double ss_tot =
-        drawn_ranks(W->yorder, W->yend, W->nyg, cnt, rb, W->yv, sy / lm, &ymin, &ymax);
-    double mr = ((double)m + 1.0) / 2.0;
-    long double sab = 0, saa = 0, sbb = 0;
-    for (size_t lo = 0; lo < m; lo += SUM_BLOCK) {
-        size_t end = m - lo > SUM_BLOCK ? lo + SUM_BLOCK : m;
-        double bab = 0, baa = 0, bbb = 0;
-        for (size_t l = lo; l < end; l++) {
-            double w = cnt[l], da = ra[l] - mr, db = rb[l] - mr;
-            bab += w * da * db;
-            baa += w * da * da;
-            bbb += w * db * db;
-        }
-        sab += bab;
-        saa += baa;
-        sbb += bbb;
-    }
-    v[R_RMSE] = (double)sqrtl(sd2 / lm);
-    v[R_MAE] = (double)(sad / lm);
-    /* Constant drawn labels: R2 is undefined (metrics.c's rule). */
-    v[R_R2] = ymin == ymax || ss_tot == 0 ? NAN : (double)(1.0L - sd2 / ss_tot);
-    v[R_MAPE] = (double)(sape / lm);
-    double rho = NAN;
-    if (m >= 2 && saa != 0 && sbb != 0) {
-        rho = (double)(sab / sqrtl(saa * sbb));
-        rho = rho > 1.0 ? 1.0 : (rho < -1.0 ? -1.0 : rho);
-    }
-    v[R_SPEARMAN] = rho;
-}
-
-static void resample_multiclass(const work *W, size_t m, const uint32_t *cnt, uint64_t *cc,
-                                double *v)
-{
-    size_t k = W->k;
-    uint64_t *tp = cc, *fp = cc + k, *fn = cc + 2 * k, correct = 0;
-    memset(cc, 0, 3 * k * sizeof *cc);
-    long double ll = 0;
-    for (size_t l = 0; l < m; l++) {
-        uint32_t w = cnt[l];
-        if (!w)
-            continue;
-        uint32_t c = W->cls[l];
-        if (W->correct[l]) {
-            tp[c] += w;
-            correct += w;
-        } else {
-            fp[c] += w;
-            fn[W->y32[l]] += w;
-        }
-        ll += (long double)w * W->loss[l];
-    }
-    long double f1 = 0;
-    for (size_t c = 0; c < k; c++)
-        f1 += f1_of(tp[c], fp[c], fn[c]);
-    v[M_ACCURACY] = (double)correct / (double)m;
-    v[M_MACRO_F1] = (double)(f1 / (long double)k);
-    v[M_LOGLOSS] = (double)(ll / (long double)m);
-}
-
-/* ---- one sample (all rows, or one slice group) ------------------------------------- */
-
-/* The estimates: metrics.c's functions on the gathered rows. */
-static void estimates(const work *W, size_t m, double *est, cairn_eval_result *top)
-{
-    const double *s = W->s;
-    switch (W->in->task) {
-    case CAIRN_TASK_BINARY: {
-        const uint8_t *y = W->y8;
-        est[B_AUC] = cairn_metric_auc(s, y, m);
-        est[B_PR_AUC] = cairn_metric_pr_auc(s, y, m);
-        est[B_LOGLOSS] = cairn_metric_logloss(s, y, m);
-        est[B_BRIER] = cairn_metric_brier(s, y, m);
-        est[B_ECE] = cairn_metric_ece(s, y, m, CAIRN_EVAL_ECE_BINS, top ? top->ece_count : NULL,
-                                      top ? top->ece_mean_p : NULL, top ? top->ece_rate : NULL);
-        cairn_binary_at at = cairn_metric_binary_at(s, y, m, W->in->threshold);
-        est[B_ACCURACY] = at.accuracy;
-        est[B_PRECISION] = at.precision;
-        est[B_RECALL] = at.recall;
-        est[B_F1] = at.f1;
-        if (top)
-            top->at = at;
-        break;
-    }
-    case CAIRN_TASK_REGRESSION:
-        est[R_RMSE] = cairn_metric_rmse(s, W->yd, m);
-        est[R_MAE] = cairn_metric_mae(s, W->yd, m);
-        est[R_R2] = cairn_metric_r2(s, W->yd, m);
-        est[R_MAPE] = W->has_mape ? cairn_metric_mape(s, W->yd, m) : NAN;
-        est[R_SPEARMAN] = cairn_metric_spearman(s, W->yd, m);
-        break;
-    case CAIRN_TASK_MULTICLASS:
-        est[M_ACCURACY] = cairn_metric_mc_accuracy(s, W->y32, m, W->k);
-        est[M_MACRO_F1] = cairn_metric_mc_macro_f1(s, W->y32, m, W->k);
-        est[M_LOGLOSS] = cairn_metric_mc_logloss(s, W->y32, m, W->k);
-        break;
-    }
 }
 
 /* Runs the n_boot resamples of the prepared sample; values go to W->vals[b * nm + k]. */
@@ -643,21 +138,13 @@ static void run_resamples(work *W, size_t m, uint64_t stream)
     for (size_t b = 0; b < nb; b++) {
         size_t t = (size_t)omp_get_thread_num();
         uint32_t *cnt = C->cnt + t * n;
-        double v[MAX_SLOTS];
-        draw_counts(cnt, m, resample_seed(seed, stream, b));
-        switch (C->in->task) {
-        case CAIRN_TASK_BINARY:
-            resample_binary(C, m, cnt, v);
-            break;
-        case CAIRN_TASK_REGRESSION:
-            resample_regression(C, m, cnt, C->ra + t * n, C->rb + t * n, v);
-            break;
-        case CAIRN_TASK_MULTICLASS:
-            resample_multiclass(C, m, cnt, C->cc + t * 3 * C->k, v);
-            break;
-        }
+        double v[1][CAIRN_RS_MAX_SLOTS];
+        cairn_rng rng;
+        cairn_rng_init(&rng, resample_seed(seed, stream, b));
+        cairn_rs_draw_counts(&rng, cnt, m);
+        cairn_rs_resample(&C->X, &C->S, 1, m, cnt, t, v);
         for (size_t i = 0; i < nm; i++)
-            C->vals[b * nm + i] = v[C->slot[i]];
+            C->vals[b * nm + i] = v[0][C->slot[i]];
     }
 }
 
@@ -665,11 +152,9 @@ static void run_resamples(work *W, size_t m, uint64_t stream)
 static void eval_sample(work *W, size_t m, uint64_t stream, cairn_eval_metric *out,
                         cairn_eval_result *top)
 {
-    double est[MAX_SLOTS];
-    const char *const *names = W->in->task == CAIRN_TASK_BINARY       ? binary_names
-                               : W->in->task == CAIRN_TASK_REGRESSION ? regression_names
-                                                                      : multiclass_names;
-    estimates(W, m, est, top);
+    double est[CAIRN_RS_MAX_SLOTS];
+    const char *const *names = cairn_rs_names(W->in->task, NULL);
+    cairn_rs_estimates(&W->X, &W->S, m, est, top);
     for (size_t i = 0; i < W->nm; i++) {
         memset(&out[i], 0, sizeof out[i]);
         snprintf(out[i].name, sizeof out[i].name, "%s", names[W->slot[i]]);
@@ -678,47 +163,31 @@ static void eval_sample(work *W, size_t m, uint64_t stream, cairn_eval_metric *o
     }
     if (W->n_boot == 0)
         return;
-    switch (W->in->task) {
-    case CAIRN_TASK_BINARY: prepare_binary(W, m); break;
-    case CAIRN_TASK_REGRESSION: prepare_regression(W, m); break;
-    case CAIRN_TASK_MULTICLASS: prepare_multiclass(W, m); break;
-    }
+    cairn_rs_prepare(&W->X, &W->S, 1, m);
     run_resamples(W, m, stream);
-    for (size_t i = 0; i < W->nm; i++) {
-        size_t nv = 0;
-        for (size_t b = 0; b < W->n_boot; b++) {
-            double x = W->vals[b * W->nm + i];
-            if (!isnan(x))
-                W->sorted[nv++] = x;
-        }
-        out[i].iv.n_valid = nv;
-        if (nv == 0)
-            continue;
-        qsort(W->sorted, nv, sizeof(double), double_cmp);
-        out[i].iv.lo = cairn_percentile_sorted(W->sorted, nv, 2.5);
-        out[i].iv.hi = cairn_percentile_sorted(W->sorted, nv, 97.5);
-    }
+    for (size_t i = 0; i < W->nm; i++)
+        cairn_rs_interval(W->vals + i, W->nm, W->n_boot, W->sorted, &out[i].iv);
 }
 
 /* Copies rows[0..m) of the input (NULL: all rows in order) into the sample arrays. */
 static void gather(work *W, const uint32_t *rows, size_t m)
 {
     const cairn_eval_input *in = W->in;
-    size_t k = W->k;
+    size_t k = W->X.k;
     for (size_t l = 0; l < m; l++) {
         size_t i = rows ? rows[l] : l;
         switch (in->task) {
         case CAIRN_TASK_BINARY:
-            W->s[l] = in->score[i];
-            W->y8[l] = in->y[i] != 0;
+            W->S.s[l] = in->score[i];
+            W->X.y8[l] = in->y[i] != 0;
             break;
         case CAIRN_TASK_REGRESSION:
-            W->s[l] = in->score[i];
-            W->yd[l] = in->y[i];
+            W->S.s[l] = in->score[i];
+            W->X.yd[l] = in->y[i];
             break;
         case CAIRN_TASK_MULTICLASS:
-            memcpy(W->s + l * k, in->score + i * k, k * sizeof(double));
-            W->y32[l] = (uint32_t)in->y[i];
+            memcpy(W->S.s + l * k, in->score + i * k, k * sizeof(double));
+            W->X.y32[l] = (uint32_t)in->y[i];
             break;
         }
     }
@@ -896,7 +365,7 @@ static cairn_status eval_slice_column(work *W, size_t c, cairn_eval_result *r, c
         }
         gather(W, rows + start[g], m);
         out->n = m;
-        out->n_pos = in->task == CAIRN_TASK_BINARY ? count_pos(W->y8, m) : 0;
+        out->n_pos = in->task == CAIRN_TASK_BINARY ? count_pos(W->X.y8, m) : 0;
         out->small = cairn_eval_slice_small(in->task, m, out->n_pos, in->small_slice);
         out->n_metrics = W->nm;
         eval_sample(W, m, ((uint64_t)(c + 1) << 32) | g, out->metrics, NULL);
@@ -921,7 +390,7 @@ cairn_status cairn_evaluate(const cairn_eval_input *in, cairn_eval_result *out, 
 
     W.in = in;
     W.n = in->n;
-    W.k = in->task == CAIRN_TASK_MULTICLASS ? in->n_classes : 1;
+    size_t k = in->task == CAIRN_TASK_MULTICLASS ? in->n_classes : 1;
     W.n_boot = in->n_boot;
     int nt = in->threads > 0 ? in->threads : omp_get_max_threads();
     int procs = omp_get_num_procs();
@@ -932,33 +401,19 @@ cairn_status cairn_evaluate(const cairn_eval_input *in, cairn_eval_result *out, 
     if ((size_t)nt > in->n_boot)
         nt = (int)(in->n_boot ? in->n_boot : 1);
     W.nt = nt < 1 ? 1 : nt;
-    switch (in->task) {
-    case CAIRN_TASK_BINARY:
-        for (size_t i = 0; i < B_SLOTS; i++)
-            W.slot[W.nm++] = (uint8_t)i;
-        break;
-    case CAIRN_TASK_REGRESSION:
-        W.has_mape = true;
-        for (size_t i = 0; i < in->n; i++)
-            if (in->y[i] == 0)
-                W.has_mape = false;
-        for (size_t i = 0; i < R_SLOTS; i++)
-            if (i != R_MAPE || W.has_mape)
-                W.slot[W.nm++] = (uint8_t)i;
-        break;
-    case CAIRN_TASK_MULTICLASS:
-        for (size_t i = 0; i < M_SLOTS; i++)
-            W.slot[W.nm++] = (uint8_t)i;
-        break;
-    }
-    if ((st = work_alloc(&W, err)))
+    /* MAPE only when no evaluated label is 0, for every slice alike. */
+    bool has_mape = in->task == CAIRN_TASK_REGRESSION && cairn_rs_mape_defined(in->y, in->n);
+    W.nm = cairn_rs_slots(in->task, has_mape, W.slot);
+    if ((st = work_alloc(&W, k, err)))
         goto done;
+    W.X.threshold = in->threshold;
+    W.X.has_mape = has_mape;
 
     r.task = in->task;
     r.n = in->n;
     gather(&W, NULL, in->n);
     if (in->task == CAIRN_TASK_BINARY)
-        r.n_pos = count_pos(W.y8, in->n);
+        r.n_pos = count_pos(W.X.y8, in->n);
     r.n_metrics = W.nm;
     eval_sample(&W, in->n, 0, r.metrics, &r);
     for (size_t c = 0; c < in->n_slices; c++)
@@ -1096,8 +551,8 @@ double cairn_threshold_min_cost(const double *p, const uint8_t *y, size_t n, dou
         return 0.5;
     if (isnan(cost_fp) || isnan(cost_fn) || n > UINT32_MAX)
         return NAN;
-    keyed *v = NULL;
-    if (!alloc_array(&v, n, sizeof(keyed)))
+    cairn_rs_keyed *v = NULL;
+    if (!alloc_array(&v, n, sizeof(cairn_rs_keyed)))
         return NAN;
     uint64_t total_pos = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1106,10 +561,10 @@ double cairn_threshold_min_cost(const double *p, const uint8_t *y, size_t n, dou
             return NAN;
         }
         /* The label rides in the row slot: only positive/negative matters here. */
-        v[i] = (keyed){p[i], y[i] ? 1u : 0u};
+        v[i] = (cairn_rs_keyed){p[i], y[i] ? 1u : 0u};
         total_pos += y[i] ? 1 : 0;
     }
-    qsort(v, n, sizeof(keyed), keyed_desc);
+    qsort(v, n, sizeof(cairn_rs_keyed), cairn_rs_keyed_desc);
     double best_t = NAN, best_cost = 0;
     bool have = false;
     if (v[0].v < 1.0) {

@@ -363,6 +363,24 @@ static void test_replay_regression(void **state)
         cairn_compare_result_reset(&r);
         data_free(&d);
     }
+    /* Tiny samples: some resamples draw one label only, where r2 is undefined (NaN, left
+     * out of n_valid) as metrics.c has it, not the quotient of two rounding residues. */
+    static const double ys[] = {0.1, 0.7, 1.3, 0.3};   /* 3 x 0.1 / 3 is not 0.1 in double */
+    for (size_t n = 2; n <= 4; n++) {
+        data d = regression_data(n, 1.5, false, 7 + n);
+        memcpy(d.y, ys, n * sizeof *d.y);
+        cairn_compare_input in = input_of(CAIRN_TASK_REGRESSION, &d, 300);
+        cairn_compare_result r;
+        memset(&r, 0, sizeof r);
+        assert_int_equal(cairn_compare(&in, &r, NULL), CAIRN_OK);
+        const cairn_compare_metric *r2 = cairn_compare_find(&r, "r2");
+        assert_non_null(r2);
+        assert_true(r2->gain.n_valid < 300);
+        for (size_t j = 0; j < r.n_metrics; j++)
+            check_metric(&in, &r.metrics[j], NULL, d.n, in.seed);
+        cairn_compare_result_reset(&r);
+        data_free(&d);
+    }
 }
 
 static void test_replay_multiclass(void **state)
