@@ -83,17 +83,6 @@ static void work_free(work *W)
     memset(W, 0, sizeof *W);
 }
 
-/* Allocates count x size bytes into *p (a pointer to a pointer); false on overflow or failure. */
-static bool alloc_array(void *p, size_t count, size_t size)
-{
-    size_t bytes;
-    if (!cairn_mul_size(count ? count : 1, size, &bytes))
-        return false;
-    void *q = cairn_malloc(bytes);
-    memcpy(p, &q, sizeof q);
-    return q != NULL;
-}
-
 static cairn_status work_alloc(work *W, size_t k, cairn_error *err)
 {
     size_t ntn, vals;
@@ -102,9 +91,9 @@ static cairn_status work_alloc(work *W, size_t k, cairn_error *err)
               cairn_rs_sample_init(&W->X, W->in->task, W->n, k, W->n_boot ? W->nt : 0) ==
                   CAIRN_OK &&
               cairn_rs_side_init(&W->S, &W->X) == CAIRN_OK &&
-              alloc_array(&W->cnt, ntn, sizeof(uint32_t)) &&
-              alloc_array(&W->vals, vals, sizeof(double)) &&
-              alloc_array(&W->sorted, W->n_boot, sizeof(double));
+              cairn_rs_alloc(&W->cnt, ntn, sizeof(uint32_t)) &&
+              cairn_rs_alloc(&W->vals, vals, sizeof(double)) &&
+              cairn_rs_alloc(&W->sorted, W->n_boot, sizeof(double));
     if (!ok)
         return cairn_error_set(err, CAIRN_ENOMEM, WHERE,
                                "cannot allocate the evaluation of %zu rows x %zu resamples",
@@ -289,7 +278,7 @@ cairn_status cairn_eval_group_rows(const cairn_eval_slice_input *sl, size_t n, u
     *rows_out = NULL;
     *start_out = NULL;
     *n_used = 0;
-    if (sl->n_groups == SIZE_MAX || !alloc_array(&rows, n, sizeof(uint32_t)) ||
+    if (sl->n_groups == SIZE_MAX || !cairn_rs_alloc(&rows, n, sizeof(uint32_t)) ||
         !(start = cairn_calloc(sl->n_groups + 1, sizeof(size_t)))) {
         cairn_free(rows);
         return cairn_error_set(err, CAIRN_ENOMEM, WHERE,
@@ -552,7 +541,7 @@ double cairn_threshold_min_cost(const double *p, const uint8_t *y, size_t n, dou
     if (isnan(cost_fp) || isnan(cost_fn) || n > UINT32_MAX)
         return NAN;
     cairn_rs_keyed *v = NULL;
-    if (!alloc_array(&v, n, sizeof(cairn_rs_keyed)))
+    if (!cairn_rs_alloc(&v, n, sizeof(cairn_rs_keyed)))
         return NAN;
     uint64_t total_pos = 0;
     for (size_t i = 0; i < n; i++) {

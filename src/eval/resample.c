@@ -91,8 +91,7 @@ int cairn_rs_keyed_asc(const void *a, const void *b)
     return (x->i > z->i) - (x->i < z->i);
 }
 
-/* Allocates count x size bytes into *p (a pointer to a pointer); false on overflow or failure. */
-static bool alloc_array(void *p, size_t count, size_t size)
+bool cairn_rs_alloc(void *p, size_t count, size_t size)
 {
     size_t bytes;
     void *q = NULL;
@@ -114,22 +113,23 @@ cairn_status cairn_rs_sample_init(cairn_rs_sample *X, cairn_task task, size_t n,
     X->n_threads = n_threads > 0 ? n_threads : 0;
     switch (task) {
     case CAIRN_TASK_BINARY:
-        ok = alloc_array(&X->y8, n, 1) && alloc_array(&X->kb, n, sizeof(cairn_rs_keyed));
+        ok = cairn_rs_alloc(&X->y8, n, 1) && cairn_rs_alloc(&X->kb, n, sizeof(cairn_rs_keyed));
         break;
     case CAIRN_TASK_REGRESSION:
-        ok = alloc_array(&X->yd, n, sizeof(double)) &&
-             alloc_array(&X->yorder, n, sizeof(uint32_t)) &&
-             alloc_array(&X->yend, n, sizeof(uint32_t)) &&
-             alloc_array(&X->yv, n, sizeof(double)) &&
-             alloc_array(&X->kb, n, sizeof(cairn_rs_keyed));
+        ok = cairn_rs_alloc(&X->yd, n, sizeof(double)) &&
+             cairn_rs_alloc(&X->yorder, n, sizeof(uint32_t)) &&
+             cairn_rs_alloc(&X->yend, n, sizeof(uint32_t)) &&
+             cairn_rs_alloc(&X->yv, n, sizeof(double)) &&
+             cairn_rs_alloc(&X->kb, n, sizeof(cairn_rs_keyed));
         if (nt)
-            ok = ok && cairn_mul_size(nt, n, &ntn) && alloc_array(&X->ra, ntn, sizeof(double)) &&
-                 alloc_array(&X->rb, ntn, sizeof(double));
+            ok = ok && cairn_mul_size(nt, n, &ntn) && cairn_rs_alloc(&X->ra, ntn, sizeof(double)) &&
+                 cairn_rs_alloc(&X->rb, ntn, sizeof(double));
         break;
     case CAIRN_TASK_MULTICLASS:
-        ok = alloc_array(&X->y32, n, sizeof(uint32_t));
+        ok = cairn_rs_alloc(&X->y32, n, sizeof(uint32_t));
         if (nt)
-            ok = ok && cairn_mul_size(nt * 3, k, &k3) && alloc_array(&X->cc, k3, sizeof(uint64_t));
+            ok = ok && cairn_mul_size(nt * 3, k, &k3) &&
+                 cairn_rs_alloc(&X->cc, k3, sizeof(uint64_t));
         break;
     default:
         ok = false;
@@ -146,8 +146,7 @@ void cairn_rs_sample_reset(cairn_rs_sample *X)
 {
     if (!X)
         return;
-    void *ptrs[] = {X->y8, X->yd, X->y32, X->yorder, X->yend, X->yv,
-                    X->kb, X->ra, X->rb,  X->cc};
+    void *ptrs[] = {X->y8, X->yd, X->y32, X->yorder, X->yend, X->yv, X->kb, X->ra, X->rb, X->cc};
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(ptrs); i++)
         cairn_free(ptrs[i]);
     memset(X, 0, sizeof *X);
@@ -160,21 +159,22 @@ cairn_status cairn_rs_side_init(cairn_rs_side *S, const cairn_rs_sample *X)
     memset(S, 0, sizeof *S);
     switch (X->task) {
     case CAIRN_TASK_BINARY:
-        ok = alloc_array(&S->s, n, sizeof(double)) &&
-             alloc_array(&S->order, n, sizeof(uint32_t)) && alloc_array(&S->flags, n, 1) &&
-             alloc_array(&S->bl, n, sizeof(double)) && alloc_array(&S->bp, n, sizeof(double));
+        ok = cairn_rs_alloc(&S->s, n, sizeof(double)) &&
+             cairn_rs_alloc(&S->order, n, sizeof(uint32_t)) && cairn_rs_alloc(&S->flags, n, 1) &&
+             cairn_rs_alloc(&S->bl, n, sizeof(double)) && cairn_rs_alloc(&S->bp, n, sizeof(double));
         break;
     case CAIRN_TASK_REGRESSION:
-        ok = alloc_array(&S->s, n, sizeof(double)) &&
-             alloc_array(&S->order, n, sizeof(uint32_t)) &&
-             alloc_array(&S->pend, n, sizeof(uint32_t)) &&
-             alloc_array(&S->d2, n, sizeof(double)) && alloc_array(&S->ad, n, sizeof(double)) &&
-             alloc_array(&S->ape, n, sizeof(double));
+        ok = cairn_rs_alloc(&S->s, n, sizeof(double)) &&
+             cairn_rs_alloc(&S->order, n, sizeof(uint32_t)) &&
+             cairn_rs_alloc(&S->pend, n, sizeof(uint32_t)) &&
+             cairn_rs_alloc(&S->d2, n, sizeof(double)) &&
+             cairn_rs_alloc(&S->ad, n, sizeof(double)) &&
+             cairn_rs_alloc(&S->ape, n, sizeof(double));
         break;
     case CAIRN_TASK_MULTICLASS:
-        ok = cairn_mul_size(n, X->k, &nk) && alloc_array(&S->s, nk, sizeof(double)) &&
-             alloc_array(&S->cls, n, sizeof(uint32_t)) && alloc_array(&S->correct, n, 1) &&
-             alloc_array(&S->loss, n, sizeof(double));
+        ok = cairn_mul_size(n, X->k, &nk) && cairn_rs_alloc(&S->s, nk, sizeof(double)) &&
+             cairn_rs_alloc(&S->cls, n, sizeof(uint32_t)) && cairn_rs_alloc(&S->correct, n, 1) &&
+             cairn_rs_alloc(&S->loss, n, sizeof(double));
         break;
     }
     if (!ok) {

@@ -94,6 +94,10 @@ typedef struct cairn_rs_side {
     double *loss;              /* log-loss term */
 } cairn_rs_side;
 
+/* Allocates count x size bytes (at least one element) into *p, p a pointer to a pointer;
+ * false on overflow or failure (then *p is NULL). */
+bool cairn_rs_alloc(void *p, size_t count, size_t size);
+
 /*
  * Allocates X for samples of up to n rows of task (k classes when
  * multiclass) and n_threads sets of resample scratch; X is zeroed first.

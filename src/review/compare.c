@@ -90,17 +90,6 @@ static void work_free(work *W)
     memset(W, 0, sizeof *W);
 }
 
-/* Allocates count x size bytes into *p (a pointer to a pointer); false on overflow or failure. */
-static bool alloc_array(void *p, size_t count, size_t size)
-{
-    size_t bytes;
-    void *q = NULL;
-    if (cairn_mul_size(count ? count : 1, size, &bytes))
-        q = cairn_malloc(bytes);
-    memcpy(p, &q, sizeof q);
-    return q != NULL;
-}
-
 static cairn_status work_alloc(work *W, size_t k, cairn_error *err)
 {
     size_t bn, gains;
@@ -110,9 +99,9 @@ static cairn_status work_alloc(work *W, size_t k, cairn_error *err)
               cairn_rs_side_init(&W->sd[0], &W->X) == CAIRN_OK &&
               cairn_rs_side_init(&W->sd[1], &W->X) == CAIRN_OK;
     if (W->n_boot)
-        ok = ok && alloc_array(&W->cnt, bn, sizeof(uint32_t)) &&
-             alloc_array(&W->gains, gains, sizeof(double)) &&
-             alloc_array(&W->sorted, W->n_boot, sizeof(double));
+        ok = ok && cairn_rs_alloc(&W->cnt, bn, sizeof(uint32_t)) &&
+             cairn_rs_alloc(&W->gains, gains, sizeof(double)) &&
+             cairn_rs_alloc(&W->sorted, W->n_boot, sizeof(double));
     if (!ok)
         return cairn_error_set(err, CAIRN_ENOMEM, WHERE,
                                "cannot allocate the comparison of %zu rows x %zu resamples",
@@ -500,7 +489,8 @@ void cairn_compare_result_to_json(const cairn_compare_result *r, cairn_buf *b)
         cairn_buf_put_json_string(b, val, strlen(val));
         cairn_buf_printf(b, ",\"n\":%zu,\"small\":%s,\"metric\":", s->n,
                          s->small ? "true" : "false");
-        cairn_buf_put_json_string(b, s->metric.name, strnlen(s->metric.name, sizeof s->metric.name));
+        cairn_buf_put_json_string(b, s->metric.name,
+                                  strnlen(s->metric.name, sizeof s->metric.name));
         cairn_buf_putc(b, ',');
         put_values(b, &s->metric);
         cairn_buf_printf(b, ",\"regressed\":%s}", s->regressed ? "true" : "false");
