@@ -748,7 +748,8 @@ void cairn_drift_stats_noise(const cairn_drift_stats *s, double p, cairn_drift_n
     }
     if (!isnan(s->missing_change) && s->rows > 0 && s->ref_rows > 0) {
         double q = (double)s->ref_missing / (double)s->ref_rows;
-        out->missing = quantiles_for(p)->z * sqrt(q * (1 - q) * (1.0 / (double)s->rows + 1.0 / (double)s->ref_rows));
+        double inv = 1.0 / (double)s->rows + 1.0 / (double)s->ref_rows;
+        out->missing = quantiles_for(p)->z * sqrt(q * (1 - q) * inv);
     }
 }
 
@@ -893,25 +894,35 @@ cairn_drift_severity cairn_drift_stats_severity(const cairn_drift_stats *s,
     }
     cairn_drift_noise nz;
     cairn_drift_stats_noise(s, th->noise_p, &nz);
-    return cairn_drift_stats_judge(s, &nz, th);
+    return cairn_drift_stats_judge(s, &nz, th, NULL);
 }
 
 cairn_drift_severity cairn_drift_stats_judge(const cairn_drift_stats *s,
                                              const cairn_drift_noise *nz,
-                                             const cairn_drift_thresholds *th)
+                                             const cairn_drift_thresholds *th,
+                                             cairn_drift_reason *why)
 {
+    if (why)
+        *why = (cairn_drift_reason){NULL, NAN, NAN};
     if (s->rows == 0)
         return CAIRN_DRIFT_NODATA;
-    cairn_drift_severity v[4] = {
-        cairn_drift_judge(s->psi, nz->psi, th->psi_warn, th->psi_alert),
-        cairn_drift_judge(s->ks, nz->ks, th->ks_warn, th->ks_alert),
-        cairn_drift_judge(s->js, nz->js, th->js_warn, th->js_alert),
-        cairn_drift_judge(fabs(s->missing_change), nz->missing, th->missing_warn,
-                          th->missing_alert),
-    };
+    struct {
+        const char *name;
+        double v, noise, warn, alert;
+    } c[] = {{"psi", s->psi, nz->psi, th->psi_warn, th->psi_alert},
+             {"ks", s->ks, nz->ks, th->ks_warn, th->ks_alert},
+             {"js", s->js, nz->js, th->js_warn, th->js_alert},
+             {"missing_change", fabs(s->missing_change), nz->missing, th->missing_warn,
+              th->missing_alert}};
     cairn_drift_severity worst = CAIRN_DRIFT_OK;
-    for (int i = 0; i < 4; i++)
-        if (v[i] > worst)
-            worst = v[i];
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(c); i++) {
+        cairn_drift_severity v = cairn_drift_judge(c[i].v, c[i].noise, c[i].warn, c[i].alert);
+        if (v <= worst)
+            continue;
+        worst = v;
+        if (why)
+            *why = (cairn_drift_reason){c[i].name, c[i].v,
+                                        v == CAIRN_DRIFT_ALERT ? c[i].alert : c[i].warn};
+    }
     return worst;
 }

@@ -283,10 +283,18 @@ cairn_drift_severity cairn_drift_judge(double x, double noise, double warn, doub
 /* th NULL: the defaults. rows == 0 gives CAIRN_DRIFT_NODATA. */
 cairn_drift_severity cairn_drift_stats_severity(const cairn_drift_stats *s,
                                                 const cairn_drift_thresholds *th);
+/* What set a severity: the first statistic (psi, ks, js, missing_change) at the worst
+ * verdict, its value and the level it reached; name NULL when nothing warns. */
+typedef struct cairn_drift_reason {
+    const char *name;
+    double value, level;
+} cairn_drift_reason;
+
 /* The same with the noise levels already computed (cairn_drift_stats_noise at
- * th->noise_p): they take a few microseconds, worth keeping when judged twice. */
+ * th->noise_p), and why (NULL: not wanted). */
 cairn_drift_severity cairn_drift_stats_judge(const cairn_drift_stats *s,
                                              const cairn_drift_noise *nz,
-                                             const cairn_drift_thresholds *th);
+                                             const cairn_drift_thresholds *th,
+                                             cairn_drift_reason *why);
 
 #endif /* CAIRN_MONITOR_DRIFT_H */

@@ -502,7 +502,7 @@ static cairn_status feature_out(const cairn_drift_acc *acc, const cairn_drift_th
     f->kind = r->kind;
     cairn_drift_acc_stats(acc, &f->stats);
     cairn_drift_stats_noise(&f->stats, th->noise_p, &f->noise);
-    f->severity = judge ? cairn_drift_stats_judge(&f->stats, &f->noise, th)
+    f->severity = judge ? cairn_drift_stats_judge(&f->stats, &f->noise, th, NULL)
                         : (acc->rows ? CAIRN_DRIFT_OK : CAIRN_DRIFT_NODATA);
     f->n_bins = r->n_bins;
     uint64_t rsum = 0, wsum = 0;
@@ -1522,34 +1522,6 @@ static void window_name(const cairn_monitor_opts *o, const cairn_monitor_group *
         snprintf(out, cap, "%s", t);
 }
 
-/* The statistic that set a feature's severity, for the alert line. */
-static void drift_reason(const cairn_monitor_feature *f, const cairn_drift_thresholds *th,
-                         const char **stat, double *value, double *level)
-{
-    const cairn_drift_stats *s = &f->stats;
-    const cairn_drift_noise *nz = &f->noise;
-    cairn_drift_severity sev = f->severity;
-    struct {
-        const char *name;
-        double v, noise, warn, alert;
-    } c[] = {{"psi", s->psi, nz->psi, th->psi_warn, th->psi_alert},
-             {"ks", s->ks, nz->ks, th->ks_warn, th->ks_alert},
-             {"js", s->js, nz->js, th->js_warn, th->js_alert},
-             {"missing_change", fabs(s->missing_change), nz->missing, th->missing_warn,
-              th->missing_alert}};
-    for (size_t i = 0; i < CAIRN_ARRAY_LEN(c); i++) {
-        if (cairn_drift_judge(c[i].v, c[i].noise, c[i].warn, c[i].alert) == sev) {
-            *stat = c[i].name;
-            *value = c[i].v;
-            *level = sev == CAIRN_DRIFT_ALERT ? c[i].alert : c[i].warn;
-            return;
-        }
-    }
-    *stat = "psi";
-    *value = s->psi;
-    *level = sev == CAIRN_DRIFT_ALERT ? th->psi_alert : th->psi_warn;
-}
-
 static cairn_status share_alert(walk *w, long gi, const char *wname, int version,
                                 cairn_monitor_alert_kind kind, const char *what, double share,
                                 double warn, double alert)
@@ -1581,33 +1553,31 @@ static cairn_status raise_alerts(walk *w)
             cairn_monitor_feature *f = &g->features[k];
             if (f->severity < CAIRN_DRIFT_WARN)
                 continue;
-            const char *stat;
-            double val, lvl;
-            drift_reason(f, &th->drift, &stat, &val, &lvl);
+            cairn_drift_reason y;
+            cairn_drift_stats_judge(&f->stats, &f->noise, &th->drift, &y);
             if (f->kind == CAIRN_DRIFT_NUMBER)
-                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val,
-                               lvl,
+                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, y.name,
+                               y.value, y.level,
                                "feature '%s' drifted in %s (v%d): %s %.3g >= %.3g (PSI %.3g, KS "
                                "%.3g)",
-                               f->name, wname, g->version, stat, val, lvl, f->stats.psi,
+                               f->name, wname, g->version, y.name, y.value, y.level, f->stats.psi,
                                f->stats.ks);
             else
-                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, stat, val,
-                               lvl,
+                st = add_alert(w, CAIRN_ALERT_FEATURE_DRIFT, f->severity, gi, f->name, y.name,
+                               y.value, y.level,
                                "feature '%s' drifted in %s (v%d): %s %.3g >= %.3g (PSI %.3g, "
                                "unseen categories %.1f%%)",
-                               f->name, wname, g->version, stat, val, lvl, f->stats.psi,
+                               f->name, wname, g->version, y.name, y.value, y.level, f->stats.psi,
                                100 * f->stats.unseen_share);
             g->severity = worse(g->severity, f->severity);
         }
         if (g->has_prediction && g->prediction.severity >= CAIRN_DRIFT_WARN && st == CAIRN_OK) {
             cairn_monitor_feature *f = &g->prediction;
-            const char *stat;
-            double val, lvl;
-            drift_reason(f, &th->drift, &stat, &val, &lvl);
-            st = add_alert(w, CAIRN_ALERT_PREDICTION_DRIFT, f->severity, gi, f->name, stat, val,
-                           lvl, "the predictions drifted in %s (v%d): %s %.3g >= %.3g", wname,
-                           g->version, stat, val, lvl);
+            cairn_drift_reason y;
+            cairn_drift_stats_judge(&f->stats, &f->noise, &th->drift, &y);
+            st = add_alert(w, CAIRN_ALERT_PREDICTION_DRIFT, f->severity, gi, f->name, y.name,
+                           y.value, y.level, "the predictions drifted in %s (v%d): %s %.3g >= %.3g",
+                           wname, g->version, y.name, y.value, y.level);
             g->severity = worse(g->severity, f->severity);
         }
         for (size_t k = 0; k < g->n_metrics && st == CAIRN_OK; k++) {
