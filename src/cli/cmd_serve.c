@@ -18,7 +18,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
 {
     cairn_server_opts o;
     cairn_server_opts_init(&o);
-    long port = 8080, threads = 0, max_rows = 0, max_body = 0, conn_limit = 0, timeout = 0,
+    long port = 8080, threads = 0, max_rows = 0, max_body = 0, max_header = 0, conn_limit = 0, timeout = 0,
          inflight = 0, log_buffer = 0;
     double deadline = 0, poll = 0, flush = 0;
     int rc;
@@ -26,6 +26,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
         (rc = cli_opt_long(cmd, a, "threads", 1, 1024, &threads)) ||
         (rc = cli_opt_long(cmd, a, "max-rows", 1, 1000000, &max_rows)) ||
         (rc = cli_opt_long(cmd, a, "max-body", 1024, 1L << 30, &max_body)) ||
+        (rc = cli_opt_long(cmd, a, "max-header", 1024, 1L << 20, &max_header)) ||
         (rc = cli_opt_long(cmd, a, "max-connections", 1, 1000000, &conn_limit)) ||
         (rc = cli_opt_long(cmd, a, "timeout", 1, 3600, &timeout)) ||
         (rc = cli_opt_long(cmd, a, "max-inflight", 1, 10000000, &inflight)) ||
@@ -47,6 +48,7 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
     o.threads = (int)threads;
     o.max_rows = (size_t)max_rows;
     o.max_body_bytes = (size_t)max_body;
+    o.max_header_bytes = (size_t)max_header;
     o.conn_limit = (unsigned)conn_limit;
     o.conn_timeout_s = (unsigned)timeout;
     o.max_inflight = (size_t)inflight;

@@ -25,11 +25,16 @@
 
 typedef struct cairn_http_pool cairn_http_pool;
 
+#define CAIRN_HTTP_MAX_HEADER_DEFAULT 8192
+
 typedef struct {
     struct sockaddr_in addr;                 /* where to listen; port 0 picks a free one */
     unsigned threads;                        /* daemons, one thread each; 0 means 1 */
     unsigned conn_limit;                     /* connections over all daemons; 0 means 4096 */
     unsigned conn_timeout_s;                 /* idle / slow client timeout; 0 means 30 */
+    size_t max_header;                       /* the largest request head (request line and
+                                                headers) always accepted; 0 means 8192.
+                                                A head well past it gets 431. */
     MHD_AccessHandlerCallback handler;
     void *handler_cls;
     MHD_RequestCompletedCallback completed;  /* may be NULL */

@@ -58,6 +58,8 @@ typedef struct cairn_server_opts {
     int port;                     /* 0: a free port (cairn_server_port tells which) */
     int threads;                  /* request threads; 0: the number of cores */
     size_t max_body_bytes;        /* 0: 1 MiB; a larger body gets 413 */
+    size_t max_header_bytes;      /* 0: 8 KiB; the largest request head always accepted (a
+                                     head well past it gets 431) */
     size_t max_rows;              /* 0: 1000 rows per request; more gets 413 */
     double deadline_ms;           /* 0: 1000; a request older than this when its turn comes
                                      gets 503, and the fallback chain answers rows the primary

@@ -8,7 +8,7 @@ checked from the outside with Python's http.client:
 - predict, rows and columns bodies, same scores as `cairn predict` (the same
   code path) on the same rows; request ids echoed or generated;
 - 422 with every field-level problem; 400 malformed / NaN / deep nesting /
-  wrong shapes; 404 unknown model; 405; 413 body and row limits;
+  wrong shapes; 404 unknown model; 405; 413 body and row limits; 431 heads over --max-header;
 - /healthz, /readyz, /v1/models/NAME, /metrics (promtool check metrics when
   available), reload with the bearer token (403 without);
 - alias moves followed without a failed request (promote, rollback), explicit
@@ -101,6 +101,27 @@ class Client:
             return st, json.loads(raw)
         except ValueError:
             return st, {"_raw": raw.decode(errors="replace")}
+
+
+def head_of_size(n, body):
+    """A predict request whose head (request line, headers, blank line) is exactly n bytes."""
+    start = ("POST /v1/models/churn:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Content-Type: application/json\r\nContent-Length: %d\r\nX-Pad: " % len(body))
+    pad = n - len(start) - 4
+    return (start + "p" * pad + "\r\n\r\n").encode() + body
+
+
+def raw_status(port, data):
+    """Sends data on a fresh connection; the reply's status code, or 0 if closed unanswered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                return 0
+            got += chunk
+    return int(got.split(b" ", 2)[1])
 
 
 def row_of(header, line):
@@ -229,6 +250,14 @@ evaluation: {bootstrap: 50}
     check(st == 413, f"2 MB body: 413 ({st})")
     st, j = c.json("POST", "/v1/models/churn:predict", {"instances": rows[:1] * 1001})
     check(st == 413, f"1001 rows: 413 ({st})")
+    one = json.dumps({"instances": rows[:1]}).encode()
+    st = raw_status(port, head_of_size(8192, one))
+    check(st == 200, f"a request head of 8192 bytes (the default --max-header) is accepted ({st})")
+    served_rows += 1
+    st = raw_status(port, head_of_size(40000, one))
+    check(st == 431, f"a request head of 40000 bytes: 431 ({st})")
+    st, j = c.json("GET", "/healthz")
+    check(st == 200, "still serving after the oversized head")
     st, j = c.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], region="y" * (900 << 10))]})
     check(st == 422, f"a 900 KB string is parsed and refused by the contract ({st})")
 
@@ -480,7 +509,8 @@ evaluation: {bootstrap: 50}
     check(srv6.wait(timeout=30) == 0, "sixth server stops cleanly")
 
     # ---- a version that fails to load: the old one keeps serving --------------------------
-    srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20))
+    srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20),
+                               "--max-header", "32768")
     c4 = Client(port4)
     st, j = c4.json("POST", "/v1/models/churn:predict", {"instances": rows[:1], "entity": prod_entity})
     before = j.get("model_version")
@@ -499,6 +529,8 @@ evaluation: {bootstrap: 50}
     check(st == 200 and j["model_version"] == before, "the old version keeps serving")
     st, h, raw = c4.req("GET", "/metrics")
     check('cairn_model_load_failures_total{model="churn"} 1' in raw.decode(), "the load failure is in /metrics")
+    st = raw_status(port4, head_of_size(32768, json.dumps({"instances": rows[:1]}).encode()))
+    check(st == 200, f"--max-header 32768: a head of 32768 bytes is accepted ({st})")
     # A 10 MB string with a 16 MB body limit: parsed, then refused by the contract.
     st, j = c4.json("POST", "/v1/models/churn:predict", {"instances": [dict(rows[0], region="z" * (10 << 20))]})
     check(st == 422, f"a 10 MB string is parsed and refused by the contract ({st})")
