@@ -87,9 +87,7 @@ int cli_monitor_opts(const cli_cmd *cmd, const cli_args *a, cairn_home *h, const
 /* Opens the home named by --home / $CAIRN_HOME / ./.cairn. */
 int cli_open_home(const cli_args *a, cairn_home **out);
 
-/* JSON values into b: a number, or null for NaN and infinities (which JSON lacks); a
- * string, or null for NULL. */
-void cli_json_num(cairn_buf *b, double v);
+/* A JSON string into b, or null for NULL (numbers: cairn_buf_put_json_number). */
 void cli_json_str(cairn_buf *b, const char *s);
 
 /* Writes a JSON document (the buffer's contents) followed by a newline to stdout. */

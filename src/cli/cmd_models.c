@@ -286,7 +286,7 @@ static void audit_json(const cairn_audit_entry *e, cairn_buf *b)
     else
         cairn_buf_puts(b, "null");
     cairn_buf_puts(b, ",\"percent\":");
-    cli_json_num(b, e->percent);
+    cairn_buf_put_json_number(b, e->percent);
     cairn_buf_puts(b, ",\"run\":");
     cli_json_str(b, e->run_id);
     cairn_buf_puts(b, ",\"reason\":");
@@ -489,7 +489,7 @@ int cmd_models_show(const cli_cmd *cmd, cli_args *a)
             cairn_buf_puts(&b, k ? ",{\"alias\":" : "{\"alias\":");
             cli_json_str(&b, al[k].alias);
             cairn_buf_printf(&b, ",\"version\":%d,\"percent\":", al[k].version);
-            cli_json_num(&b, al[k].percent);
+            cairn_buf_put_json_number(&b, al[k].percent);
             cairn_buf_puts(&b, ",\"updated_at\":");
             cli_json_str(&b, al[k].updated_at);
             cairn_buf_putc(&b, '}');

@@ -704,7 +704,7 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
     put_key(b, "finished_at");
     cli_json_str(b, r->finished_at);
     put_key(b, "duration_s");
-    cli_json_num(b, r->duration_s);
+    cairn_buf_put_json_number(b, r->duration_s);
     if (r->seed >= 0)
         cairn_buf_printf(b, ",\"seed\":%lld", (long long)r->seed);
     else
@@ -736,11 +736,11 @@ static void run_to_json(const cairn_run_record *r, cairn_buf *b, bool full)
         cairn_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         cairn_buf_put_json_string(b, m->name, strnlen(m->name, sizeof m->name));
         cairn_buf_puts(b, ",\"estimate\":");
-        cli_json_num(b, m->estimate);
+        cairn_buf_put_json_number(b, m->estimate);
         cairn_buf_puts(b, ",\"lo\":");
-        cli_json_num(b, m->lo);
+        cairn_buf_put_json_number(b, m->lo);
         cairn_buf_puts(b, ",\"hi\":");
-        cli_json_num(b, m->hi);
+        cairn_buf_put_json_number(b, m->hi);
         cairn_buf_putc(b, '}');
     }
     cairn_buf_putc(b, ']');
@@ -1196,15 +1196,15 @@ int cmd_runs_compare(const cli_cmd *cmd, cli_args *a)
                     continue;
                 }
                 cairn_buf_puts(&b, "{\"estimate\":");
-                cli_json_num(&b, e[k]);
+                cairn_buf_put_json_number(&b, e[k]);
                 cairn_buf_puts(&b, ",\"lo\":");
-                cli_json_num(&b, lo[k]);
+                cairn_buf_put_json_number(&b, lo[k]);
                 cairn_buf_puts(&b, ",\"hi\":");
-                cli_json_num(&b, hi[k]);
+                cairn_buf_put_json_number(&b, hi[k]);
                 cairn_buf_putc(&b, '}');
             }
             cairn_buf_puts(&b, ",\"delta\":");
-            cli_json_num(&b, e[1] - e[0]);
+            cairn_buf_put_json_number(&b, e[1] - e[0]);
             cairn_buf_puts(&b, ",\"overlap\":");
             if (isfinite(lo[0]) && isfinite(hi[0]) && isfinite(lo[1]) && isfinite(hi[1]))
                 cairn_buf_puts(&b, lo[0] <= hi[1] && lo[1] <= hi[0] ? "true" : "false");

@@ -292,7 +292,7 @@ static void put_field_value(cairn_buf *b, const cairn_field *f)
     switch (f->kind) {
     case CAIRN_VALUE_NULL: cairn_buf_puts(b, "null"); break;
     case CAIRN_VALUE_BOOL: cairn_buf_puts(b, f->b ? "true" : "false"); break;
-    case CAIRN_VALUE_NUMBER: cli_json_num(b, f->num); break;
+    case CAIRN_VALUE_NUMBER: cairn_buf_put_json_number(b, f->num); break;
     case CAIRN_VALUE_STRING: cairn_buf_put_json_string(b, f->str, f->str_len); break;
     }
 }
@@ -330,7 +330,7 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
         cairn_buf_printf(&b, ",\"version\":%d,\"alias\":", e->version);
         cairn_buf_put_json_string(&b, e->alias, strlen(e->alias));
         cairn_buf_puts(&b, ",\"score\":");
-        cli_json_num(&b, e->score);
+        cairn_buf_put_json_number(&b, e->score);
         cairn_buf_puts(&b, ",\"label\":");
         cairn_buf_put_json_string(&b, e->label, strlen(e->label));
         cairn_buf_puts(&b, ",\"latency_us\":");

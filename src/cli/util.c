@@ -128,14 +128,6 @@ int cli_open_home(const cli_args *a, cairn_home **out)
     return 0;
 }
 
-void cli_json_num(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
 void cli_json_str(cairn_buf *b, const char *s)
 {
     if (s)

@@ -4,6 +4,7 @@
  */
 #include "core/core.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,14 @@ void cairn_buf_put_double(cairn_buf *b, double v)
     char tmp[40];
     cairn_fmt_double(tmp, sizeof tmp, v);
     cairn_buf_puts(b, tmp);
+}
+
+void cairn_buf_put_json_number(cairn_buf *b, double v)
+{
+    if (isfinite(v))
+        cairn_buf_put_double(b, v);
+    else
+        cairn_buf_puts(b, "null");
 }
 
 void cairn_buf_put_json_string(cairn_buf *b, const char *s, size_t n)

@@ -84,6 +84,9 @@ void cairn_buf_printf(cairn_buf *b, const char *fmt, ...) __attribute__((format(
 void cairn_buf_vprintf(cairn_buf *b, const char *fmt, va_list ap);
 /* Appends a double so it reads back exactly (%.17g, shortest of %.15g/%.17g that round-trips). */
 void cairn_buf_put_double(cairn_buf *b, double v);
+/* A JSON number: v as cairn_buf_put_double writes it, or null when v is NaN or infinite
+ * (JSON has neither). */
+void cairn_buf_put_json_number(cairn_buf *b, double v);
 /* Appends s as a JSON string literal, quotes included. */
 void cairn_buf_put_json_string(cairn_buf *b, const char *s, size_t n);
 /* Takes the data out (caller frees with cairn_free); the buffer is left empty. NULL if failed. */

@@ -446,15 +446,6 @@ double cairn_eval_get(const cairn_eval_result *r, const char *name)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-/* A number, or null when it is NaN or infinite (JSON has neither). */
-static void put_num(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
 static void put_metrics(cairn_buf *b, const cairn_eval_metric *m, size_t n)
 {
     cairn_buf_putc(b, '{');
@@ -463,11 +454,11 @@ static void put_metrics(cairn_buf *b, const cairn_eval_metric *m, size_t n)
             cairn_buf_putc(b, ',');
         cairn_buf_put_json_string(b, m[i].name, strnlen(m[i].name, sizeof m[i].name));
         cairn_buf_puts(b, ":{\"estimate\":");
-        put_num(b, m[i].iv.estimate);
+        cairn_buf_put_json_number(b, m[i].iv.estimate);
         cairn_buf_puts(b, ",\"lo\":");
-        put_num(b, m[i].iv.lo);
+        cairn_buf_put_json_number(b, m[i].iv.lo);
         cairn_buf_puts(b, ",\"hi\":");
-        put_num(b, m[i].iv.hi);
+        cairn_buf_put_json_number(b, m[i].iv.hi);
         cairn_buf_printf(b, ",\"n_valid\":%zu}", m[i].iv.n_valid);
     }
     cairn_buf_putc(b, '}');
@@ -485,7 +476,7 @@ void cairn_eval_result_to_json(const cairn_eval_result *r, cairn_buf *b)
     put_metrics(b, r->metrics, r->n_metrics);
     if (binary) {
         cairn_buf_puts(b, ",\"threshold\":");
-        put_num(b, r->at.threshold);
+        cairn_buf_put_json_number(b, r->at.threshold);
         cairn_buf_printf(b,
                          ",\"confusion\":{\"tp\":%" PRIu64 ",\"fp\":%" PRIu64 ",\"tn\":%" PRIu64
                          ",\"fn\":%" PRIu64 "}",
@@ -493,13 +484,13 @@ void cairn_eval_result_to_json(const cairn_eval_result *r, cairn_buf *b)
         cairn_buf_puts(b, ",\"calibration\":[");
         for (int i = 0; i < CAIRN_EVAL_ECE_BINS; i++) {
             cairn_buf_puts(b, i ? ",{\"lo\":" : "{\"lo\":");
-            put_num(b, (double)i / CAIRN_EVAL_ECE_BINS);
+            cairn_buf_put_json_number(b, (double)i / CAIRN_EVAL_ECE_BINS);
             cairn_buf_puts(b, ",\"hi\":");
-            put_num(b, (double)(i + 1) / CAIRN_EVAL_ECE_BINS);
+            cairn_buf_put_json_number(b, (double)(i + 1) / CAIRN_EVAL_ECE_BINS);
             cairn_buf_printf(b, ",\"count\":%" PRIu64 ",\"mean_p\":", r->ece_count[i]);
-            put_num(b, r->ece_mean_p[i]);
+            cairn_buf_put_json_number(b, r->ece_mean_p[i]);
             cairn_buf_puts(b, ",\"rate\":");
-            put_num(b, r->ece_rate[i]);
+            cairn_buf_put_json_number(b, r->ece_rate[i]);
             cairn_buf_putc(b, '}');
         }
         cairn_buf_putc(b, ']');

@@ -1845,14 +1845,6 @@ done:
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void put_num(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
 static void put_str(cairn_buf *b, const char *s)
 {
     if (s)
@@ -1906,25 +1898,25 @@ static void put_feature(cairn_buf *b, const cairn_monitor_feature *f)
               {"std", s->std}};
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(xs); i++) {
         cairn_buf_printf(b, ",\"%s\":", xs[i].k);
-        put_num(b, xs[i].v);
+        cairn_buf_put_json_number(b, xs[i].v);
     }
     const cairn_drift_noise *nz = &f->noise;
     cairn_buf_puts(b, ",\"noise\":{\"psi\":");
-    put_num(b, nz->psi);
+    cairn_buf_put_json_number(b, nz->psi);
     cairn_buf_puts(b, ",\"ks\":");
-    put_num(b, nz->ks);
+    cairn_buf_put_json_number(b, nz->ks);
     cairn_buf_puts(b, ",\"js\":");
-    put_num(b, nz->js);
+    cairn_buf_put_json_number(b, nz->js);
     cairn_buf_puts(b, ",\"missing_change\":");
-    put_num(b, nz->missing);
+    cairn_buf_put_json_number(b, nz->missing);
     cairn_buf_puts(b, "},\"bins\":[");
     for (size_t i = 0; i < f->n_bins; i++) {
         cairn_buf_puts(b, i ? ",{\"bin\":" : "{\"bin\":");
         put_str(b, f->bin_labels ? f->bin_labels[i] : NULL);
         cairn_buf_puts(b, ",\"reference\":");
-        put_num(b, f->ref_share[i]);
+        cairn_buf_put_json_number(b, f->ref_share[i]);
         cairn_buf_puts(b, ",\"current\":");
-        put_num(b, f->cur_share[i]);
+        cairn_buf_put_json_number(b, f->cur_share[i]);
         cairn_buf_putc(b, '}');
     }
     cairn_buf_puts(b, "]}");
@@ -1985,9 +1977,9 @@ cairn_status cairn_monitor_to_json(const cairn_monitor_result *r, cairn_buf *b)
         cairn_buf_puts(b, ",\"statistic\":");
         put_str(b, a->statistic);
         cairn_buf_puts(b, ",\"value\":");
-        put_num(b, a->value);
+        cairn_buf_put_json_number(b, a->value);
         cairn_buf_puts(b, ",\"threshold\":");
-        put_num(b, a->threshold);
+        cairn_buf_put_json_number(b, a->threshold);
         cairn_buf_puts(b, ",\"message\":");
         put_str(b, a->message);
         cairn_buf_putc(b, '}');
@@ -2006,30 +1998,30 @@ cairn_status cairn_monitor_to_json(const cairn_monitor_result *r, cairn_buf *b)
                          g->version, g->shadow ? "true" : "false", sev_name(g->severity), g->rows,
                          g->rejected, g->fallback, g->labelled);
         cairn_buf_puts(b, ",\"latency_ms\":{\"p50\":");
-        put_num(b, g->latency_p50_ms);
+        cairn_buf_put_json_number(b, g->latency_p50_ms);
         cairn_buf_puts(b, ",\"p95\":");
-        put_num(b, g->latency_p95_ms);
+        cairn_buf_put_json_number(b, g->latency_p95_ms);
         cairn_buf_puts(b, ",\"p99\":");
-        put_num(b, g->latency_p99_ms);
+        cairn_buf_put_json_number(b, g->latency_p99_ms);
         cairn_buf_puts(b, "},\"positive_rate\":");
-        put_num(b, g->positive_rate);
+        cairn_buf_put_json_number(b, g->positive_rate);
         cairn_buf_puts(b, ",\"reference_positive_rate\":");
-        put_num(b, g->ref_positive_rate);
+        cairn_buf_put_json_number(b, g->ref_positive_rate);
         cairn_buf_puts(b, ",\"note\":");
         put_str(b, g->note);
         cairn_buf_puts(b, ",\"metrics\":[");
         for (size_t k = 0; k < g->n_metrics; k++) {
             const cairn_monitor_metric *m = &g->metrics[k];
             cairn_buf_printf(b, "%s{\"name\":\"%s\",\"value\":", k ? "," : "", m->name);
-            put_num(b, m->value);
+            cairn_buf_put_json_number(b, m->value);
             cairn_buf_puts(b, ",\"lo\":");
-            put_num(b, m->lo);
+            cairn_buf_put_json_number(b, m->lo);
             cairn_buf_puts(b, ",\"hi\":");
-            put_num(b, m->hi);
+            cairn_buf_put_json_number(b, m->hi);
             cairn_buf_puts(b, ",\"train\":");
-            put_num(b, m->train);
+            cairn_buf_put_json_number(b, m->train);
             cairn_buf_puts(b, ",\"drop\":");
-            put_num(b, m->drop);
+            cairn_buf_put_json_number(b, m->drop);
             cairn_buf_printf(b, ",\"severity\":\"%s\"}", sev_name(m->severity));
         }
         cairn_buf_puts(b, "],\"prediction\":");
@@ -2046,7 +2038,7 @@ cairn_status cairn_monitor_to_json(const cairn_monitor_result *r, cairn_buf *b)
         cairn_buf_puts(b, "]}");
     }
     cairn_buf_printf(b, "],\"seconds\":");
-    put_num(b, r->seconds);
+    cairn_buf_put_json_number(b, r->seconds);
     cairn_buf_putc(b, '}');
     return b->failed ? CAIRN_ENOMEM : CAIRN_OK;
 }

@@ -91,10 +91,7 @@ void cairn_findings_to_json(const cairn_findings *l, cairn_buf *b)
         cairn_buf_puts(b, ",\"column\":");
         cairn_buf_put_json_string(b, f->column, strlen(f->column));
         cairn_buf_puts(b, ",\"value\":");
-        if (isfinite(f->value))
-            cairn_buf_put_double(b, f->value);
-        else
-            cairn_buf_puts(b, "null");
+        cairn_buf_put_json_number(b, f->value);
         cairn_buf_puts(b, ",\"what\":");
         cairn_buf_put_json_string(b, f->what, strlen(f->what));
         cairn_buf_puts(b, ",\"why\":");

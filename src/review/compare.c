@@ -438,28 +438,19 @@ const cairn_compare_metric *cairn_compare_find(const cairn_compare_result *r, co
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-/* A number, or null for NaN and infinities (JSON has neither). */
-static void put_num(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
 /* "candidate":C,"production":P,"gain":G,"lo":L,"hi":H (no braces). */
 static void put_values(cairn_buf *b, const cairn_compare_metric *m)
 {
     cairn_buf_puts(b, "\"candidate\":");
-    put_num(b, m->candidate);
+    cairn_buf_put_json_number(b, m->candidate);
     cairn_buf_puts(b, ",\"production\":");
-    put_num(b, m->production);
+    cairn_buf_put_json_number(b, m->production);
     cairn_buf_puts(b, ",\"gain\":");
-    put_num(b, m->gain.estimate);
+    cairn_buf_put_json_number(b, m->gain.estimate);
     cairn_buf_puts(b, ",\"lo\":");
-    put_num(b, m->gain.lo);
+    cairn_buf_put_json_number(b, m->gain.lo);
     cairn_buf_puts(b, ",\"hi\":");
-    put_num(b, m->gain.hi);
+    cairn_buf_put_json_number(b, m->gain.hi);
 }
 
 void cairn_compare_result_to_json(const cairn_compare_result *r, cairn_buf *b)

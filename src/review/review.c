@@ -776,14 +776,6 @@ void cairn_review_reset(cairn_review *r)
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
-static void put_num_or_null(cairn_buf *b, double v)
-{
-    if (isfinite(v))
-        cairn_buf_put_double(b, v);
-    else
-        cairn_buf_puts(b, "null");
-}
-
 void cairn_review_gates_json(const cairn_review *r, cairn_buf *b)
 {
     cairn_buf_putc(b, '[');
@@ -794,9 +786,9 @@ void cairn_review_gates_json(const cairn_review *r, cairn_buf *b)
         cairn_buf_puts(b, ",\"op\":");
         cairn_buf_put_json_string(b, g->op, strlen(g->op));
         cairn_buf_puts(b, ",\"threshold\":");
-        put_num_or_null(b, g->threshold);
+        cairn_buf_put_json_number(b, g->threshold);
         cairn_buf_puts(b, ",\"value\":");
-        put_num_or_null(b, g->value);
+        cairn_buf_put_json_number(b, g->value);
         cairn_buf_printf(b, ",\"status\":\"%s\"}", cairn_gate_status_name(g->status));
     }
     cairn_buf_putc(b, ']');

@@ -4,7 +4,8 @@
  * "%.16g" when that reads back, else "%.17g". Checked against libc on random
  * bit patterns over the whole double range and inside the fast range, on
  * probabilities, short decimals, powers of two and ten and their neighbours,
- * and on the special values.
+ * and on the special values. Also cairn_buf_put_json_number: the shortest
+ * round-tripping text for finite numbers, null for NaN and infinities.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,12 +127,38 @@ static void test_random(void **state)
     assert_int_equal(mismatches, 0);
 }
 
+/* Finite numbers read back exactly; NaN and infinities (which JSON lacks) are null. */
+static void test_json_number(void **state)
+{
+    (void)state;
+    double v[] = {0.0, 0.1, -2.5, 1e300, 5e-324, 0.30000000000000004, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        cairn_buf b;
+        cairn_buf_init(&b);
+        cairn_buf_puts(&b, "[");
+        cairn_buf_put_json_number(&b, v[i]);
+        cairn_buf_puts(&b, "]");
+        assert_false(b.failed);
+        char *text = cairn_buf_take(&b);
+        if (isfinite(v[i])) {
+            char *end;
+            double back = strtod(text + 1, &end);
+            assert_string_equal(end, "]");
+            assert_memory_equal(&back, &v[i], sizeof back);
+        } else {
+            assert_string_equal(text, "[null]");
+        }
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_specials),
         cmocka_unit_test(test_neighbours),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_json_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
