@@ -335,7 +335,7 @@ cairn_status cairn_kll_merge(cairn_kll *a, const cairn_kll *b)
     if (a == b)
         return CAIRN_EINVAL;
     /* Levels first: weights add exactly, sorted runs merge linearly. */
-    for (unsigned h = 1; h <= b->n_levels; h++) {
+    for (unsigned h = 1; h <= b->n_levels && h <= CAIRN_KLL_MAX_LEVELS + 1; h++) {
         if (!b->lv[h].n)
             continue;
         kll_ensure_levels(a, h);
