@@ -139,6 +139,10 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
     cairn_batch_result res;
     memset(&res, 0, sizeof res);
     FILE *out = NULL;
+    /* -o FILE is written to a temporary file beside it and renamed over it only when
+     * complete: a full disk or a crash leaves FILE as it was. */
+    cairn_atomic_file af = {.fd = -1};
+    bool af_open = false;
     cairn_status st;
     /* An existing artifact file is opened directly; anything else is a registry reference. */
     if (strchr(ref, '/') || (strlen(ref) > 4 && strcmp(ref + strlen(ref) - 4, ".art") == 0)) {
@@ -194,9 +198,15 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
                 v->field[0] ? ": " : "", v->problem, v->value[0] ? ": " : "", v->value);
     }
     if (outp) {
-        out = fopen(outp, "w");
+        if ((st = cairn_atomic_open(&af, outp, &err)) != CAIRN_OK)
+            goto fail;
+        af_open = true;
+        int fd = dup(af.fd);
+        out = fd >= 0 ? fdopen(fd, "w") : NULL;
         if (!out) {
             st = cairn_error_errno(&err, errno, outp, "cannot write the predictions");
+            if (fd >= 0)
+                close(fd);
             goto fail;
         }
     }
@@ -259,6 +269,11 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
         goto fail;
     }
     out = NULL;
+    if (af_open) {
+        af_open = false;
+        if ((st = cairn_atomic_commit(&af, &err)) != CAIRN_OK)
+            goto fail;
+    }
     if (bst == CAIRN_ECHECK) {
         fprintf(stderr, "cairn: error: %s (%s)\n", err.msg, err.where);
         rc = 1;
@@ -270,6 +285,8 @@ int cmd_predict(const cli_cmd *cmd, cli_args *a)
 fail:
     if (out)
         fclose(out);
+    if (af_open)
+        cairn_atomic_abort(&af);
     if (log)
         cairn_plog_close(log, NULL);
     cairn_batch_result_reset(&res);
@@ -315,7 +332,7 @@ static int log_visit(void *ctx, const cairn_plog_entry *e)
             cairn_buf_put_json_string(&b, t, strlen(t));
             cairn_buf_printf(&b, ",\"dropped\":%.0f}\n", e->score);
         } else {
-            cairn_buf_printf(&b, "%s  -- %.0f records dropped here (the log's buffer was full)\n",
+            cairn_buf_printf(&b, "%s  -- %.0f records dropped here (buffer full or disk refused)\n",
                              t, e->score);
         }
     } else if (w->json) {

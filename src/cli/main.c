@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "learn/linear.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define HOME_HELP "home directory (default: $CAIRN_HOME, else ./.cairn)"
@@ -442,7 +443,7 @@ static int parse_args(const cli_cmd *cmd, int argc, char **argv, int start, cli_
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     static cli_args args; /* large; zero-initialised */
     int i = 1;
@@ -523,4 +524,20 @@ int main(int argc, char **argv)
     if (args.n_pos > cmd->max_pos)
         return cli_usage_error(cmd, "unexpected argument '%s'", args.pos[cmd->max_pos]);
     return cmd->run(cmd, &args);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = run(argc, argv);
+    /* Output that never reached stdout (a full disk, a closed pipe) is an error, said
+     * here once for every command. A command that saw its own flush fail returns 4
+     * without a word, leaving the message to this check. */
+    int e = errno;
+    if (fflush(stdout) != 0)
+        e = errno;
+    else if (!ferror(stdout))
+        return rc;
+    fprintf(stderr, "cairn: error: cannot write standard output: %s\n",
+            e ? strerror(e) : "write error");
+    return rc ? rc : 4;
 }

@@ -193,6 +193,11 @@ cairn_status cairn_home_sql_error(sqlite3 *db, int rc, const char *where, const 
         code = CAIRN_EIO;
         break;
     }
+    /* SQLite's words for an I/O failure ("disk I/O error", "unable to open database
+     * file") do not say why; the system's error does (a full disk, permissions). */
+    int sys = db && (code == CAIRN_EIO) ? sqlite3_system_errno(db) : 0;
+    if (sys)
+        return cairn_error_set(err, code, where, "%s: %s (%s)", what, msg, strerror(sys));
     return cairn_error_set(err, code, where, "%s: %s", what, msg);
 }
 

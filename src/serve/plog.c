@@ -247,6 +247,7 @@ struct cairn_plog {
     uint64_t synced;              /* processed records known fsynced (or lost) */
     cairn_status first_status;    /* first write error */
     cairn_error first_err;
+    cairn_error last_err;         /* the latest (code CAIRN_OK: none yet) */
 
     /* writer thread only */
     int seg_fd;
@@ -254,6 +255,7 @@ struct cairn_plog {
     uint64_t next_seq, first_seq;
     uint64_t seg_size, seg_records;
     double seg_opened, last_sync;
+    double retry_at;              /* after a failed write, no new segment before this */
     bool dirty;
     uint64_t drops_marked;        /* dropped records already reported by a marker record */
 
@@ -322,7 +324,20 @@ static void note_error(cairn_plog *l, const cairn_error *e)
         l->first_status = e->code != CAIRN_OK ? e->code : CAIRN_EIO;
         l->first_err = *e;
     }
+    l->last_err = *e;
+    if (l->last_err.code == CAIRN_OK)
+        l->last_err.code = CAIRN_EIO;
     pthread_mutex_unlock(&l->mu);
+}
+
+bool cairn_plog_last_error(cairn_plog *l, cairn_error *e)
+{
+    pthread_mutex_lock(&l->mu);
+    bool any = l->last_err.code != CAIRN_OK;
+    if (any)
+        *e = l->last_err;
+    pthread_mutex_unlock(&l->mu);
+    return any;
 }
 
 static void note_errno(cairn_plog *l, int errnum, const char *name, const char *what)
@@ -487,6 +502,7 @@ static bool open_segment(cairn_plog *l)
             note_errno(l, w < 0 ? errno : EIO, path, "cannot write segment header");
             close(fd);
             unlink(path);
+            l->next_seq--;   /* the name is free again: a full disk burns no numbers */
             return false;
         }
         cairn_error e = {0};
@@ -506,6 +522,26 @@ static bool open_segment(cairn_plog *l)
     return false;
 }
 
+/* After a failed write the writer waits this long before it tries a new segment: records
+ * arriving meanwhile are dropped (counted) at once instead of each batch creating and
+ * removing a file on a full disk. */
+#define RETRY_DELAY_S 0.1
+
+/* The current segment, or a new one unless a failure is too recent: false when there is
+ * none to write to. */
+static bool have_segment(cairn_plog *l)
+{
+    if (l->seg_fd >= 0)
+        return true;
+    double now = cairn_mono_s();
+    if (now < l->retry_at)
+        return false;
+    if (open_segment(l))
+        return true;
+    l->retry_at = now + RETRY_DELAY_S;
+    return false;
+}
+
 /* Copies n ring bytes starting at pos (wrapping) into dst. */
 static void ring_peek(const cairn_plog *l, size_t pos, uint8_t *dst, size_t n)
 {
@@ -514,9 +550,11 @@ static void ring_peek(const cairn_plog *l, size_t pos, uint8_t *dst, size_t n)
     memcpy(dst + first, l->ring, n - first);
 }
 
-/* Writes n ring bytes from pos (wrapping) to fd; false with errno on failure. */
-static bool ring_write(cairn_plog *l, size_t pos, size_t n)
+/* Writes n ring bytes from pos (wrapping) to fd; false with errno on failure, *done
+ * holding how many bytes reached the file before it. */
+static bool ring_write(cairn_plog *l, size_t pos, size_t n, size_t *done)
 {
+    *done = 0;
     while (n > 0) {
         struct iovec iov[2];
         int cnt = 0;
@@ -536,8 +574,28 @@ static bool ring_write(cairn_plog *l, size_t pos, size_t n)
         }
         pos = (pos + (size_t)w) % l->cap;
         n -= (size_t)w;
+        *done += (size_t)w;
     }
     return true;
+}
+
+/* How many of the records in n ring bytes from pos are whole in their first done bytes. */
+static uint64_t whole_records(const cairn_plog *l, size_t pos, size_t n, size_t done,
+                              size_t *whole_bytes)
+{
+    uint64_t k = 0;
+    size_t at = 0;
+    while (at < n) {
+        uint8_t h[8];
+        ring_peek(l, (pos + at) % l->cap, h, sizeof h);
+        size_t rl = REC_HEADER_BYTES + get_u32(h + 4);
+        if (at + rl > done)
+            break;
+        at += rl;
+        k++;
+    }
+    *whole_bytes = at;
+    return k;
 }
 
 /* Gives n bytes holding k records back to the producers. */
@@ -560,7 +618,7 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
         size_t chunk = 0;
         uint64_t k = 0;
         bool rotate = false;
-        bool have = l->seg_fd >= 0 || open_segment(l);
+        bool have = have_segment(l);
         /* Take the records that fit the segment; a segment always gets at least one. */
         while (pos + chunk < avail) {
             uint8_t h[8];
@@ -574,12 +632,26 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
             chunk += rl;
             k++;
         }
+        size_t done;
         if (!have) {
-            /* No segment could be made (counted in open_segment): these records are lost. */
-        } else if (!ring_write(l, (head + pos) % l->cap, chunk)) {
+            /* No segment (one could not be made: counted in open_segment, or that was
+             * too recent to try again): these records are lost, and counted as dropped
+             * so that a marker reports them once the disk takes writes again. */
+            inc(&l->c_dropped, k);
+        } else if (!ring_write(l, (head + pos) % l->cap, chunk, &done)) {
             note_errno(l, errno, l->seg_name, "write failed");
-            /* A partial write leaves a torn record; nothing may follow it in this file. */
+            /* The records wholly written before the failure (a full disk) are in the
+             * file and read back; the rest are dropped. A partial write leaves a torn
+             * record, which the reader skips; nothing may follow it in this file. */
+            size_t whole;
+            uint64_t kept = whole_records(l, (head + pos) % l->cap, chunk, done, &whole);
+            l->seg_size += whole;
+            l->seg_records += kept;
+            inc(&l->c_written, kept);
+            inc(&l->c_bytes, whole);
+            inc(&l->c_dropped, k - kept);
             close_segment(l);
+            l->retry_at = cairn_mono_s() + RETRY_DELAY_S;
         } else {
             l->seg_size += chunk;
             l->seg_records += k;
@@ -616,7 +688,7 @@ static void write_drop_marker(cairn_plog *l)
         return;
     encode_record(&r, plen, buf);
     size_t n = REC_HEADER_BYTES + plen, off = 0;
-    if (l->seg_fd < 0 && !open_segment(l))
+    if (!have_segment(l))
         return;
     while (off < n) {
         ssize_t w = write(l->seg_fd, buf + off, n - off);
@@ -625,6 +697,7 @@ static void write_drop_marker(cairn_plog *l)
         if (w <= 0) {
             note_errno(l, w < 0 ? errno : EIO, l->seg_name, "write failed");
             close_segment(l);
+            l->retry_at = cairn_mono_s() + RETRY_DELAY_S;
             return;
         }
         off += (size_t)w;

@@ -134,7 +134,9 @@ cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err);
 typedef struct cairn_plog_counters {
     uint64_t appended;            /* records accepted */
     uint64_t written;             /* records written to a segment */
-    uint64_t dropped;             /* records refused (ring full) */
+    uint64_t dropped;             /* records lost: refused (ring full), or not written because
+                                     the disk refused them (full disk, I/O error);
+                                     appended = written + dropped once drained */
     uint64_t bytes;               /* record bytes written */
     uint64_t segments;            /* segments opened */
     uint64_t fsyncs;
@@ -145,6 +147,8 @@ typedef struct cairn_plog_counters {
 } cairn_plog_counters;
 
 void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c);
+/* The latest write error into *e: false (and *e untouched) when there was none. */
+bool cairn_plog_last_error(cairn_plog *l, cairn_error *e);
 
 /* One record as read back; strings and fields point into the reader's buffer and are
  * valid during the callback only. */

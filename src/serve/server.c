@@ -291,12 +291,45 @@ static int sync_slot(cairn_server *s, cairn_home *h, slot *sl)
     return changes;
 }
 
+/* What the watcher last said about the prediction log. */
+typedef struct log_watch {
+    uint64_t errors, written;
+    bool failing;
+} log_watch;
+
+/* Says on stderr, once per poll at most, when the log's writes start failing (a full
+ * disk: the records are dropped, requests are answered as ever) and when they work
+ * again, so an operator need not wait for /metrics or the exit to hear of it. */
+static void note_log_trouble(cairn_server *s, log_watch *w)
+{
+    if (!s->plog)
+        return;
+    cairn_plog_counters c;
+    cairn_plog_get_counters(s->plog, &c);
+    if (c.write_errors > w->errors) {
+        cairn_error e = {0};
+        if (cairn_plog_last_error(s->plog, &e))
+            say(s, "prediction log: %llu write error(s), %llu record(s) dropped so far; latest: "
+                   "%s (%s)",
+                (unsigned long long)c.write_errors, (unsigned long long)c.dropped, e.msg,
+                e.where);
+        w->failing = true;
+    } else if (w->failing && c.written > w->written) {
+        say(s, "prediction log: writing again (%llu record(s) dropped in all)",
+            (unsigned long long)c.dropped);
+        w->failing = false;
+    }
+    w->errors = c.write_errors;
+    w->written = c.written;
+}
+
 static void *watcher_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "cairn-watch");   /* shown by top -H, ps -L, perf */
     cairn_server *s = arg;
     cairn_home *h = NULL;
     cairn_error err = {0};
+    log_watch log_seen = {0};
     pthread_mutex_lock(&s->watch_mu);
     while (!s->stopping) {
         struct timespec ts;
@@ -318,6 +351,7 @@ static void *watcher_main(void *arg)
         }
         for (size_t i = 0; h && i < s->n_slots; i++)
             sync_slot(s, h, &s->slots[i]);
+        note_log_trouble(s, &log_seen);
         pthread_mutex_lock(&s->watch_mu);
     }
     pthread_mutex_unlock(&s->watch_mu);
@@ -1152,7 +1186,8 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
     metric_u64(&b, "cairn_log_written_total", "counter",
                "Prediction log records written to a segment.", pc.written);
     metric_u64(&b, "cairn_log_dropped_total", "counter",
-               "Prediction log records dropped (the buffer stayed full).", pc.dropped);
+               "Prediction log records dropped (the buffer stayed full, or the disk refused them).",
+               pc.dropped);
     metric_u64(&b, "cairn_log_ring_waits_total", "counter",
                "Prediction log appends that found the buffer full and waited for room.", pc.waits);
     metric_u64(&b, "cairn_log_ring_bytes", "gauge",
