@@ -18,8 +18,8 @@ int cmd_serve(const cli_cmd *cmd, cli_args *a)
 {
     cairn_server_opts o;
     cairn_server_opts_init(&o);
-    long port = 8080, threads = 0, max_rows = 0, max_body = 0, max_header = 0, conn_limit = 0, timeout = 0,
-         inflight = 0, log_buffer = 0;
+    long port = 8080, threads = 0, max_rows = 0, max_body = 0, max_header = 0, conn_limit = 0,
+         timeout = 0, inflight = 0, log_buffer = 0;
     double deadline = 0, poll = 0, flush = 0;
     int rc;
     if ((rc = cli_opt_long(cmd, a, "port", 0, 65535, &port)) ||
