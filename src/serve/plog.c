@@ -318,15 +318,16 @@ void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c)
 /* Records a write-path failure: counted always, its message kept when it is the first. */
 static void note_error(cairn_plog *l, const cairn_error *e)
 {
+    cairn_error kept = *e;
+    if (kept.code == CAIRN_OK)
+        kept.code = CAIRN_EIO;
     inc(&l->c_write_errors, 1);
     pthread_mutex_lock(&l->mu);
     if (l->first_status == CAIRN_OK) {
-        l->first_status = e->code != CAIRN_OK ? e->code : CAIRN_EIO;
-        l->first_err = *e;
+        l->first_status = kept.code;
+        l->first_err = kept;
     }
-    l->last_err = *e;
-    if (l->last_err.code == CAIRN_OK)
-        l->last_err.code = CAIRN_EIO;
+    l->last_err = kept;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -542,6 +543,16 @@ static bool have_segment(cairn_plog *l)
     return false;
 }
 
+/* A write into the current segment failed with errnum: counted, and the segment closed
+ * (it may end in a torn record, and nothing may follow one); the next segment is tried
+ * RETRY_DELAY_S later. */
+static void abandon_segment(cairn_plog *l, int errnum)
+{
+    note_errno(l, errnum, l->seg_name, "write failed");
+    close_segment(l);
+    l->retry_at = cairn_mono_s() + RETRY_DELAY_S;
+}
+
 /* Copies n ring bytes starting at pos (wrapping) into dst. */
 static void ring_peek(const cairn_plog *l, size_t pos, uint8_t *dst, size_t n)
 {
@@ -639,10 +650,10 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
              * so that a marker reports them once the disk takes writes again. */
             inc(&l->c_dropped, k);
         } else if (!ring_write(l, (head + pos) % l->cap, chunk, &done)) {
-            note_errno(l, errno, l->seg_name, "write failed");
+            int errnum = errno;
             /* The records wholly written before the failure (a full disk) are in the
-             * file and read back; the rest are dropped. A partial write leaves a torn
-             * record, which the reader skips; nothing may follow it in this file. */
+             * file and read back; the rest are dropped. A torn last record is skipped
+             * by the reader. */
             size_t whole;
             uint64_t kept = whole_records(l, (head + pos) % l->cap, chunk, done, &whole);
             l->seg_size += whole;
@@ -650,8 +661,7 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
             inc(&l->c_written, kept);
             inc(&l->c_bytes, whole);
             inc(&l->c_dropped, k - kept);
-            close_segment(l);
-            l->retry_at = cairn_mono_s() + RETRY_DELAY_S;
+            abandon_segment(l, errnum);
         } else {
             l->seg_size += chunk;
             l->seg_records += k;
@@ -666,9 +676,10 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
     }
 }
 
-/* Records refused at the ring never reach a segment, so the log itself says how many
- * were lost: once drops happened since the last marker, the writer appends a marker
- * record (flag CAIRN_PLOG_DROPS, score = how many, no model) to the current segment.
+/* Dropped records (refused at the ring, or by the disk) never reach a segment, so the
+ * log itself says how many were lost: once drops happened since the last marker, the
+ * writer appends a marker record (flag CAIRN_PLOG_DROPS, score = how many, no model) to
+ * the current segment.
  * The monitor sums them; a crash before a marker loses only the count, never a record. */
 static void write_drop_marker(cairn_plog *l)
 {
@@ -695,9 +706,7 @@ static void write_drop_marker(cairn_plog *l)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            note_errno(l, w < 0 ? errno : EIO, l->seg_name, "write failed");
-            close_segment(l);
-            l->retry_at = cairn_mono_s() + RETRY_DELAY_S;
+            abandon_segment(l, w < 0 ? errno : EIO);
             return;
         }
         off += (size_t)w;
