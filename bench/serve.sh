@@ -13,13 +13,17 @@
 #    format, {"instances":[{...}]}, taken in turn from 200 rows of the table
 #    (bench/serve_post.lua), to:
 #    - `cairn serve` with the prediction log on (the default) and --threads
-#      = the number of cores;
+#      = the server's CPUs (below);
 #    - Flask (Werkzeug, app.run(threaded=True)) + xgboost (serve_peer_flask.py);
 #    - FastAPI on uvicorn with 2 worker processes + xgboost (serve_peer_fastapi.py),
 #      with uvloop and httptools when installed (the table says which);
 #    - the ceiling: serve_bare.c, libmicrohttpd behind cairn's own front
 #      (src/serve/listen.c, the same thread count), answering a fixed reply
 #      (HTTP alone).
+#    Client and server on CPUs of their own: the CPUs this script may use are
+#    split in two halves, every server is started under taskset on the first,
+#    wrk on the second (as a client on another machine: neither preempts the
+#    other, and each server gets the same CPUs). BENCH_PIN=0 shares all of them.
 #    bare and cairn run in BENCH_HTTP_ROUNDS alternating rounds (default 3):
 #    the table shows each one's median round, the cairn/bare ratio is the
 #    median of the rounds' ratios.
@@ -47,12 +51,13 @@
 # curl, and for the peers /usr/bin/python3 with flask, fastapi, uvicorn,
 # pandas and xgboost (without them the HTTP peers are skipped, said so).
 #
-# The client shares the machine with the server: on a 2-core machine wrk
-# takes a good part of the CPU, so absolute numbers are modest; the ratios
-# are the point. Every server is started and stopped by its PID.
+# The client shares the machine with the server: on a 2-core machine each
+# gets one core, so absolute numbers are modest; the ratios are the point.
+# Every server is started and stopped by its PID.
 #
 # Settings: BENCH_SECONDS (wrk duration per server and round, default 15),
-# BENCH_HTTP_ROUNDS (default 3), BENCH_PEERS (0: skip
+# BENCH_HTTP_ROUNDS (default 3), BENCH_PIN (0: client and servers share every
+# CPU, unpinned), BENCH_PEERS (0: skip
 # the Python peers, for quick cairn/bare runs), BENCH_CLIENT_BATCH (1: wrk runs
 # under SCHED_BATCH, its wake-ups no longer preempting the server), BENCH_ROWS,
 # BENCH_SEED, CAIRN_BIN, CAIRN_SYNTH, TMPDIR, BENCH_ENFORCE (1: also exit 1
@@ -76,7 +81,7 @@ CPUS=$(nproc 2>/dev/null || echo 2)
 [ -x "$SYNTH" ] || die "no cairn-synth binary at $SYNTH (build first, or set CAIRN_SYNTH)"
 BUILD=$(cd "$(dirname "$CAIRN")" && pwd)
 [ -r "$BUILD/libcairn.a" ] || die "no libcairn.a next to $CAIRN"
-for tool in cc pkg-config wrk curl; do
+for tool in cc pkg-config wrk curl taskset; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 HAVE_PEERS=1
@@ -232,18 +237,33 @@ load() {
   echo
 }
 
+# The CPUs this script may run on, split: servers on the first half, wrk on the rest.
+read -r -a CPU_LIST <<<"$("$PY" -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+SRV=()
+WRK=(wrk)
+SERVER_CPUS=$CPUS
+if [ "${BENCH_PIN:-1}" != 0 ] && [ "${#CPU_LIST[@]}" -ge 2 ]; then
+  half=$((${#CPU_LIST[@]} / 2))
+  SERVER_SET=$(IFS=,; echo "${CPU_LIST[*]:0:half}")
+  CLIENT_SET=$(IFS=,; echo "${CPU_LIST[*]:half}")
+  SRV=(taskset -c "$SERVER_SET")
+  WRK=(taskset -c "$CLIENT_SET" wrk)
+  SERVER_CPUS=$half
+  PLACE="servers on CPU(s) $SERVER_SET, wrk on CPU(s) $CLIENT_SET"
+else
+  PLACE="$CPUS CPUs shared by client and server"
+fi
+
 # BENCH_CLIENT_BATCH=1: wrk runs under SCHED_BATCH, so that its wake-ups do not preempt
 # the server it measures (closer to a client on a machine of its own); every server alike.
-WRK=(wrk)
-CLIENT_NOTE=
 if [ "${BENCH_CLIENT_BATCH:-0}" = 1 ]; then
   command -v chrt >/dev/null || die "BENCH_CLIENT_BATCH=1 needs chrt (util-linux)"
-  WRK=(chrt -b 0 wrk)
-  CLIENT_NOTE=", wrk under SCHED_BATCH"
+  WRK=(chrt -b 0 "${WRK[@]}")
+  PLACE="$PLACE, wrk under SCHED_BATCH"
 fi
 
 say ""
-say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $CPUS CPUs shared by client and server$CLIENT_NOTE"
+say "== 2. over HTTP: wrk -t $WRK_THREADS -c $CONNECTIONS -d ${DURATION}s --latency -s bench/serve_post.lua (BENCH_BODIES = 200 one-row bodies), $PLACE"
 NAMES=()
 
 # bare and cairn alternate for HTTP_ROUNDS rounds: the machine's speed drifts by tens of
@@ -251,14 +271,14 @@ NAMES=()
 # shows each server's median round.
 for round in $(seq 1 "$HTTP_ROUNDS"); do
   PORT=$(free_port)
-  "$WORK/serve_bare" "$PORT" "$CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
+  "${SRV[@]}" "$WORK/serve_bare" "$PORT" "$SERVER_CPUS" >"$WORK/bare.stdout" 2>"$WORK/bare.stderr" &
   SERVER_PID=$!
   wait_ready bare "http://127.0.0.1:$PORT$PREDICT_PATH"
   load "bare.$round" "http://127.0.0.1:$PORT$PREDICT_PATH" cpu
   stop_server
 
   PORT=$(free_port)
-  "$CAIRN" --home "$HOME_DIR" serve --model churn --port "$PORT" --threads "$CPUS" \
+  "${SRV[@]}" "$CAIRN" --home "$HOME_DIR" serve --model churn --port "$PORT" --threads "$SERVER_CPUS" \
     >"$WORK/cairn.stdout" 2>"$WORK/cairn.stderr" &
   SERVER_PID=$!
   wait_ready cairn "http://127.0.0.1:$PORT$PREDICT_PATH"
@@ -274,7 +294,7 @@ if [ "$HAVE_PEERS" = 1 ]; then
     die "serve_peer_flask.py train failed"
 
   PORT=$(free_port)
-  "$PY" "$ROOT/bench/serve_peer_flask.py" serve "$WORK/peer_model.json" "$PORT" \
+  "${SRV[@]}" "$PY" "$ROOT/bench/serve_peer_flask.py" serve "$WORK/peer_model.json" "$PORT" \
     >"$WORK/flask.stdout" 2>"$WORK/flask.stderr" &
   SERVER_PID=$!
   wait_ready flask "http://127.0.0.1:$PORT$PREDICT_PATH"
@@ -289,7 +309,7 @@ print(("uvloop" if u.find_spec("uvloop") else "asyncio") + "+" +
       ("httptools" if u.find_spec("httptools") else "h11"))')
   export BENCH_FASTAPI_STACK
   PORT=$(free_port)
-  BENCH_PEER_MODEL=$WORK/peer_model.json "$PY" -m uvicorn serve_peer_fastapi:app \
+  BENCH_PEER_MODEL=$WORK/peer_model.json "${SRV[@]}" "$PY" -m uvicorn serve_peer_fastapi:app \
     --app-dir "$ROOT/bench" --host 127.0.0.1 --port "$PORT" --workers 2 --no-access-log \
     --log-level warning >"$WORK/fastapi.stdout" 2>"$WORK/fastapi.stderr" &
   SERVER_PID=$!

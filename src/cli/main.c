@@ -189,7 +189,7 @@ const cli_cmd cli_commands[] = {
      {{"model", 'm', "NAME", "a model to serve (repeatable; default: every promoted model)", true},
       {"bind", 0, "ADDR", "IPv4 address to listen on (default 127.0.0.1)", false},
       {"port", 'p', "N", "port (default 8080; 0 picks a free one and prints it)", false},
-      {"threads", 't', "N", "request threads (default: the number of cores)", false},
+      {"threads", 't', "N", "request threads (default: the CPUs cairn may run on)", false},
       {"max-body", 0, "BYTES", "largest request body (default 1048576)", false},
       {"max-header", 0, "BYTES",
        "largest request line and headers, always accepted (default 8192; well past it: 431)",

@@ -189,6 +189,11 @@ cairn_status cairn_fsync_dir(const char *dir, cairn_error *err);
 /* mkdir -p. */
 cairn_status cairn_mkdirs(const char *dir, cairn_error *err);
 
+/* ---- the machine -------------------------------------------------------- */
+
+/* The CPUs this process may run on (its affinity mask; at least 1). */
+int cairn_cpu_count(void);
+
 /* ---- UTF-8 -------------------------------------------------------------- */
 
 /* Returns the offset of the first invalid UTF-8 byte in s[0..n), or n when valid. */

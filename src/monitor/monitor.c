@@ -1207,7 +1207,7 @@ done:
 
 static int thread_count(const cairn_monitor_opts *o)
 {
-    long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = o->threads > 0 ? o->threads : cairn_cpu_count();
     if (n < 1)
         n = 1;
     return (int)(n > MAX_THREADS ? MAX_THREADS : n);

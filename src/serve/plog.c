@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ enum { KIND_NULL = 0, KIND_BOOL = 1, KIND_NUMBER = 2, KIND_STRING = 3 };
 #define SEG_SUFFIX ".plog"
 #define SEG_ZSUFFIX ".plog.zst"
 #define ZSTD_LEVEL 3
+#define COMPRESS_BACKLOG 8                   /* default cairn_plog_opts.compress_backlog */
 #define STACK_RECORD_BYTES 4096              /* records up to this size encode on the stack */
 
 /* ---- little-endian encoding helpers --------------------------------------------------- */
@@ -224,6 +226,7 @@ struct cairn_plog {
     size_t segment_bytes;
     double segment_seconds, flush_seconds, wait_ms;
     bool no_compress;
+    size_t compress_backlog;
     int lock_fd;                  /* flock'ed dir/.lock: one writer per directory */
 
     pthread_mutex_t mu;
@@ -259,12 +262,16 @@ struct cairn_plog {
     bool dirty;
     uint64_t drops_marked;        /* dropped records already reported by a marker record */
 
-    /* the compressor thread: closed segments waiting, guarded by zmu */
+    /* the compressor threads (compressor_idle_main, compressor_backlog_main) and the closed
+     * segments waiting for them, guarded by zmu */
     pthread_mutex_t zmu;
-    pthread_cond_t z_cv;
-    pthread_t zthread;
-    bool zthread_started;
+    pthread_cond_t z_cv;          /* broadcast: the queue grew, a segment was handed back, stop */
+    pthread_t z_idle, z_backlog;
+    bool z_idle_started, z_backlog_started;
     bool z_stop;
+    bool z_idle_busy;             /* the idle thread is compressing a segment */
+    atomic_bool z_abort;          /* set at close: the idle thread hands its segment back */
+    char *z_handback;             /* a segment the idle thread gave up at close */
     char **zq;                    /* names of closed segments, oldest first */
     size_t zq_n, zq_cap;
 
@@ -388,8 +395,10 @@ static bool join_path(char *out, size_t cap, const char *dir, const char *name)
 /* ---- the writer: segments ---------------------------------------------------------------- */
 
 /* Compresses dir/name (a closed .plog) into dir/name.zst durably, then unlinks it
- * (defined with the reader, whose scanner it uses). */
-static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err);
+ * (defined with the reader, whose scanner it uses). When *abort turns true (abort may be
+ * NULL), it stops at the next block, leaves dir/name as it was and sets *aborted. */
+static cairn_status compress_segment(const char *dir, const char *name, const atomic_bool *abort,
+                                     bool *aborted, cairn_error *err);
 
 /* fsyncs the current segment; on success everything processed so far is durable. */
 static void sync_segment(cairn_plog *l)
@@ -417,14 +426,17 @@ static void sync_segment(cairn_plog *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-static void compress_noted(cairn_plog *l, const char *name)
+/* Compresses name, noting a failure; true unless abort (may be NULL) stopped it first. */
+static bool compress_noted(cairn_plog *l, const char *name, const atomic_bool *abort)
 {
     cairn_error e = {0};
-    if (compress_segment(l->dir, name, &e) != CAIRN_OK)
+    bool aborted = false;
+    if (compress_segment(l->dir, name, abort, &aborted, &e) != CAIRN_OK)
         note_error(l, &e);
+    return !aborted;
 }
 
-/* Hands a closed segment to the compressor thread (compressed here when there is none,
+/* Hands a closed segment to the compressor threads (compressed here when there are none,
  * or no memory to queue it). Compression takes a while (a 64 MiB segment: a second or
  * so); on the writer thread it would stall the ring, and producers would drop records. */
 static void queue_compression(cairn_plog *l, const char *name)
@@ -432,7 +444,7 @@ static void queue_compression(cairn_plog *l, const char *name)
     char *copy = NULL;
     pthread_mutex_lock(&l->zmu);
     bool queued = false;
-    if (l->zthread_started) {
+    if (l->z_idle_started || l->z_backlog_started) {
         if (l->zq_n == l->zq_cap) {
             size_t nc = l->zq_cap ? 2 * l->zq_cap : 8;
             char **nq = cairn_reallocarray(l->zq, nc, sizeof *nq);
@@ -444,12 +456,12 @@ static void queue_compression(cairn_plog *l, const char *name)
         if (l->zq_n < l->zq_cap && (copy = cairn_strdup(name))) {
             l->zq[l->zq_n++] = copy;
             queued = true;
-            pthread_cond_signal(&l->z_cv);
+            pthread_cond_broadcast(&l->z_cv);
         }
     }
     pthread_mutex_unlock(&l->zmu);
     if (!queued)
-        compress_noted(l, name);
+        compress_noted(l, name, NULL);
 }
 
 /* Closes the current segment (fsync first) and has it compressed unless no_compress. */
@@ -718,9 +730,9 @@ static void write_drop_marker(cairn_plog *l)
     l->drops_marked = d;
 }
 
-/* Compresses the uncompressed segments a previous run left behind (a crash, or a failed
+/* Queues the uncompressed segments a previous run left behind (a crash, or a failed
  * compression); drops a .plog whose .zst already exists. */
-static void compress_leftovers(cairn_plog *l)
+static void queue_leftovers(cairn_plog *l)
 {
     DIR *d = opendir(l->dir);
     if (!d)
@@ -755,9 +767,7 @@ static void compress_leftovers(cairn_plog *l)
                 path[strlen(path) - 4] = '\0';
                 unlink(path);
             } else {
-                cairn_error err = {0};
-                if (compress_segment(l->dir, names[i], &err) != CAIRN_OK)
-                    note_error(l, &err);
+                queue_compression(l, names[i]);
             }
         }
         cairn_free(names[i]);
@@ -765,26 +775,82 @@ static void compress_leftovers(cairn_plog *l)
     cairn_free(names);
 }
 
-/* The compressor thread: first what an earlier run left uncompressed, then each closed
- * segment in turn, until stopped with nothing left. */
-static void *compressor_main(void *arg)
+/* Takes the next segment to compress (the one handed back first); zmu held. */
+static char *take_segment(cairn_plog *l)
+{
+    char *name = l->z_handback;
+    if (name) {
+        l->z_handback = NULL;
+        return name;
+    }
+    name = l->zq[0];
+    memmove(l->zq, l->zq + 1, (l->zq_n - 1) * sizeof *l->zq);
+    l->zq_n--;
+    return name;
+}
+
+/*
+ * Compression is background work, done by two threads that share the queue. The idle
+ * thread runs under SCHED_IDLE: it gets only CPU time that no other thread wants, so on a
+ * busy machine compressing never takes a core from the threads that answer requests (on
+ * two shared cores it was a third of the p99). Where that policy is refused, it keeps the
+ * caller's. When the machine stays busy the idle thread makes little progress, and the
+ * backlog thread, at the caller's priority, compresses whenever compress_backlog segments
+ * or more wait: that bounds the uncompressed backlog on disk. At close the backlog thread
+ * compresses everything left, and the idle thread hands back the segment it is on (at
+ * the next block), since on a busy machine it could take minutes to finish it.
+ *
+ * Without the backlog thread, the idle thread works alone (to the end, at close); without
+ * the idle thread, the backlog thread takes every segment.
+ */
+static void *compressor_idle_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "cairn-plog-zstd");   /* shown by top -H, ps -L, perf */
     cairn_plog *l = arg;
-    compress_leftovers(l);
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     pthread_mutex_lock(&l->zmu);
+    bool alone = !l->z_backlog_started;
     for (;;) {
         while (l->zq_n == 0 && !l->z_stop)
             pthread_cond_wait(&l->z_cv, &l->zmu);
-        if (l->zq_n == 0)
+        if (l->zq_n == 0 || (l->z_stop && !alone))
             break;
-        char *name = l->zq[0];
-        memmove(l->zq, l->zq + 1, (l->zq_n - 1) * sizeof *l->zq);
-        l->zq_n--;
+        char *name = take_segment(l);
+        l->z_idle_busy = true;
         pthread_mutex_unlock(&l->zmu);
-        compress_noted(l, name);
-        cairn_free(name);
+        bool done = compress_noted(l, name, alone ? NULL : &l->z_abort);
         pthread_mutex_lock(&l->zmu);
+        l->z_idle_busy = false;
+        if (done)
+            cairn_free(name);
+        else
+            l->z_handback = name;
+        pthread_cond_broadcast(&l->z_cv);
+    }
+    pthread_mutex_unlock(&l->zmu);
+    return NULL;
+}
+
+static void *compressor_backlog_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "cairn-plog-zbak");
+    cairn_plog *l = arg;
+    pthread_mutex_lock(&l->zmu);
+    size_t bound = l->z_idle_started ? l->compress_backlog : 1;
+    for (;;) {
+        size_t waiting = l->zq_n + (l->z_handback != NULL);
+        if (waiting > 0 && (waiting >= bound || l->z_stop)) {
+            char *name = take_segment(l);
+            pthread_mutex_unlock(&l->zmu);
+            compress_noted(l, name, NULL);
+            cairn_free(name);
+            pthread_mutex_lock(&l->zmu);
+            continue;
+        }
+        if (l->z_stop && !l->z_idle_busy)
+            break;
+        pthread_cond_wait(&l->z_cv, &l->zmu);
     }
     pthread_mutex_unlock(&l->zmu);
     return NULL;
@@ -844,18 +910,19 @@ static void *writer_main(void *arg)
 
 /* ---- open / append / flush / close ------------------------------------------------------ */
 
-/* Lets the compressor finish what is queued, then joins it. */
+/* Has the compressor threads finish what is queued, then joins them. */
 static void stop_compressor(cairn_plog *l)
 {
     pthread_mutex_lock(&l->zmu);
-    bool started = l->zthread_started;
     l->z_stop = true;
-    pthread_cond_signal(&l->z_cv);
+    atomic_store(&l->z_abort, true);
+    pthread_cond_broadcast(&l->z_cv);
     pthread_mutex_unlock(&l->zmu);
-    if (started) {
-        pthread_join(l->zthread, NULL);
-        l->zthread_started = false;
-    }
+    if (l->z_idle_started)
+        pthread_join(l->z_idle, NULL);
+    if (l->z_backlog_started)
+        pthread_join(l->z_backlog, NULL);
+    l->z_idle_started = l->z_backlog_started = false;
 }
 
 static void plog_free(cairn_plog *l)
@@ -874,6 +941,7 @@ static void plog_free(cairn_plog *l)
     for (size_t i = 0; i < l->zq_n; i++)
         cairn_free(l->zq[i]);
     cairn_free(l->zq);
+    cairn_free(l->z_handback);
     cairn_free(l->ring);
     cairn_free(l->dir);
     cairn_free(l);
@@ -943,6 +1011,7 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     l->flush_seconds = o->flush_seconds > 0 ? o->flush_seconds : 1.0;
     l->wait_ms = o->wait_ms == 0 ? 5.0 : o->wait_ms;
     l->no_compress = o->no_compress;
+    l->compress_backlog = o->compress_backlog ? o->compress_backlog : COMPRESS_BACKLOG;
     l->dir = cairn_strdup(o->dir);
     l->ring = cairn_malloc(l->cap);
     if (!l->dir || !l->ring) {
@@ -969,10 +1038,13 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
     if (st != CAIRN_OK)
         goto done;
     if (!l->no_compress) {
-        /* Without the thread, segments are compressed on the writer thread. */
-        l->zthread_started = pthread_create(&l->zthread, NULL, compressor_main, l) == 0;
-        if (!l->zthread_started)
-            compress_leftovers(l);
+        /* Each thread reads under zmu whether the other one started. Without either,
+         * segments are compressed on the writer thread. */
+        pthread_mutex_lock(&l->zmu);
+        l->z_backlog_started = pthread_create(&l->z_backlog, NULL, compressor_backlog_main, l) == 0;
+        l->z_idle_started = pthread_create(&l->z_idle, NULL, compressor_idle_main, l) == 0;
+        pthread_mutex_unlock(&l->zmu);
+        queue_leftovers(l);
     }
     int rc = pthread_create(&l->thread, NULL, writer_main, l);
     if (rc != 0) {
@@ -1824,6 +1896,8 @@ typedef struct blk_writer {
     const char *where;
     cairn_error *err;
     cairn_status st;
+    const atomic_bool *abort;     /* NULL, or: stop before the next block once true */
+    bool aborted;
     size_t n, bytes;              /* records in the open block, and about its body size */
     cairn_buf time, score, lat, flags, version;
     cairn_buf str_end[CAIRN_PLOG_N_STR], str[CAIRN_PLOG_N_STR];
@@ -1994,6 +2068,10 @@ static int blk_add(void *ctx, const cairn_plog_entry *e)
                      !blk_same_names(w, e)))
         if (blk_flush(w, false) != CAIRN_OK)
             return 1;
+    if (w->n == 0 && w->abort && atomic_load_explicit(w->abort, memory_order_relaxed)) {
+        w->aborted = true;
+        return 1;
+    }
     if (w->n == 0) {
         if (e->n_fields > w->cap_fields) {
             blk_field *f = cairn_reallocarray(w->fields, e->n_fields, sizeof *f);
@@ -2074,11 +2152,12 @@ static void blk_writer_reset(blk_writer *w)
  * block with the damage mark, so the compressed segment reads back the same records
  * and the same damage. Durable (temporary file, fsync, rename), then name is unlinked.
  */
-static cairn_status compress_segment(const char *dir, const char *name, cairn_error *err)
+static cairn_status compress_segment(const char *dir, const char *name, const atomic_bool *abort,
+                                     bool *aborted, cairn_error *err)
 {
     char src[4096], dst[4096 + 8];
     cairn_atomic_file af = {.fd = -1};
-    blk_writer w = {.af = &af, .err = err, .where = src};
+    blk_writer w = {.af = &af, .err = err, .where = src, .abort = abort};
     bool af_open = false;
     cairn_plog_read_stats stats = {0};
     scanner sc = {.visit = blk_add, .ctx = &w, .stats = &stats};
@@ -2115,6 +2194,10 @@ static cairn_status compress_segment(const char *dir, const char *name, cairn_er
     st = read_segment(dir, name, &sc, &stopped, err);
     if (st == CAIRN_OK)
         st = w.st;
+    if (st == CAIRN_OK && w.aborted) {
+        *aborted = true;
+        goto done;   /* the temporary file is removed; the segment stays as it is */
+    }
     if (st == CAIRN_OK)
         st = blk_flush(&w, false);
     if (st == CAIRN_OK && stats.bad_records)

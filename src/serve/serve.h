@@ -94,6 +94,8 @@ typedef struct cairn_plog_opts {
     double wait_ms;               /* a full ring makes a producer wait this long, then the record
                                      is dropped (counted); 0: 5 ms; < 0: do not wait */
     bool no_compress;             /* keep closed segments uncompressed (tests) */
+    size_t compress_backlog;      /* closed segments waiting that make compression run at the
+                                     caller's priority, not idle (docs/prediction-log.md); 0: 8 */
 } cairn_plog_opts;
 
 void cairn_plog_opts_init(cairn_plog_opts *o);

@@ -1394,8 +1394,7 @@ cairn_status cairn_server_start(const cairn_server_opts *o, cairn_server **out, 
     const char *fv = getenv("CAIRN_TEST_FAIL_VERSION");
     s->fail_version = fv ? atoi(fv) : -1;
     if (s->o.threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        s->o.threads = n > 0 ? (int)n : 1;
+        s->o.threads = cairn_cpu_count();
     }
     if (!s->o.max_inflight) {
         s->o.max_inflight = (size_t)s->o.threads * 256;
