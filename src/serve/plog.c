@@ -248,8 +248,7 @@ struct cairn_plog {
     uint64_t accepted;            /* records put into the ring, in ring order */
     uint64_t processed;           /* records taken out of the ring (written or lost) */
     uint64_t synced;              /* processed records known fsynced (or lost) */
-    cairn_status first_status;    /* first write error */
-    cairn_error first_err;
+    cairn_error first_err;        /* the first write error (code CAIRN_OK: none yet) */
     cairn_error last_err;         /* the latest (code CAIRN_OK: none yet) */
 
     /* writer thread only */
@@ -269,7 +268,7 @@ struct cairn_plog {
     pthread_t z_idle, z_backlog;
     bool z_idle_started, z_backlog_started;
     bool z_stop;
-    bool z_idle_busy;             /* the idle thread is compressing a segment */
+    bool z_idle_busy, z_backlog_busy;   /* each thread: compressing a segment now */
     atomic_bool z_abort;          /* set at close: the idle thread hands its segment back */
     char *z_handback;             /* a segment the idle thread gave up at close */
     char **zq;                    /* names of closed segments, oldest first */
@@ -320,6 +319,9 @@ void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c)
     c->waits = atomic_load(&l->c_waits);
     c->ring_peak = atomic_load(&l->c_ring_peak);
     c->ring_bytes = l->cap;
+    pthread_mutex_lock(&l->zmu);
+    c->uncompressed = l->zq_n + (l->z_handback != NULL) + l->z_idle_busy + l->z_backlog_busy;
+    pthread_mutex_unlock(&l->zmu);
 }
 
 /* Records a write-path failure: counted always, its message kept when it is the first. */
@@ -330,10 +332,8 @@ static void note_error(cairn_plog *l, const cairn_error *e)
         kept.code = CAIRN_EIO;
     inc(&l->c_write_errors, 1);
     pthread_mutex_lock(&l->mu);
-    if (l->first_status == CAIRN_OK) {
-        l->first_status = kept.code;
+    if (l->first_err.code == CAIRN_OK)
         l->first_err = kept;
-    }
     l->last_err = kept;
     pthread_mutex_unlock(&l->mu);
 }
@@ -842,10 +842,12 @@ static void *compressor_backlog_main(void *arg)
         size_t waiting = l->zq_n + (l->z_handback != NULL);
         if (waiting > 0 && (waiting >= bound || l->z_stop)) {
             char *name = take_segment(l);
+            l->z_backlog_busy = true;
             pthread_mutex_unlock(&l->zmu);
             compress_noted(l, name, NULL);
             cairn_free(name);
             pthread_mutex_lock(&l->zmu);
+            l->z_backlog_busy = false;
             continue;
         }
         if (l->z_stop && !l->z_idle_busy)
@@ -1137,7 +1139,7 @@ cairn_status cairn_plog_flush(cairn_plog *l, cairn_error *err)
     }
     cairn_status st = CAIRN_OK;
     if (atomic_load(&l->c_write_errors) != errors_before) {
-        st = l->first_status;
+        st = l->first_err.code;
         if (err)
             *err = l->first_err;
     }
@@ -1157,7 +1159,7 @@ cairn_status cairn_plog_close(cairn_plog *l, cairn_error *err)
     if (l->thread_started)
         pthread_join(l->thread, NULL);
     stop_compressor(l);
-    cairn_status st = l->first_status;
+    cairn_status st = l->first_err.code;
     if (st != CAIRN_OK && err)
         *err = l->first_err;
     plog_free(l);

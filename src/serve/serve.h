@@ -146,6 +146,7 @@ typedef struct cairn_plog_counters {
     uint64_t waits;               /* appends that found the ring full and waited for room */
     uint64_t ring_peak;           /* most ring bytes in use at once since open */
     uint64_t ring_bytes;          /* the ring's size */
+    uint64_t uncompressed;        /* closed segments waiting for compression or being compressed */
 } cairn_plog_counters;
 
 void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c);

@@ -1197,6 +1197,9 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
                pc.ring_peak);
     metric_u64(&b, "cairn_log_write_errors_total", "counter",
                "Prediction log write errors.", pc.write_errors);
+    metric_u64(&b, "cairn_log_segments_uncompressed", "gauge",
+               "Closed prediction log segments waiting to be compressed (or being compressed).",
+               pc.uncompressed);
     enum MHD_Result r =
         b.failed ? reply(s, c, rc, 503, "text/plain", "out of memory\n", 14, 1, NULL)
                  : reply(s, c, rc, 200, "text/plain; version=0.0.4", b.data, b.len, 0, NULL);

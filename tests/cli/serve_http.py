@@ -270,6 +270,9 @@ evaluation: {bootstrap: 50}
     check(st == 200 and 'cairn_http_requests_total{code="422"}' in text
           and 'cairn_predictions_total{model="churn",version="1",alias="production"} %d' % served_rows in text,
           "metrics count requests and predictions by version")
+    # Nothing rotated yet (64 MiB segments), so no closed segment waits for compression.
+    check("# TYPE cairn_log_segments_uncompressed gauge\ncairn_log_segments_uncompressed 0\n" in text,
+          "metrics report the log's compression backlog")
     promtool = shutil.which("promtool")
     if promtool:
         p = subprocess.run([promtool, "check", "metrics"], input=raw, capture_output=True)

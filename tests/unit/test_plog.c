@@ -541,6 +541,11 @@ static void test_compress_backlog(void **state)
         usleep(10000);
     printf("# %d uncompressed after %.2f s\n", s.plog, cairn_mono_s() - t0);
     assert_true(s.plog <= BACKLOG + 2);
+    /* The counter: those waiting and those being compressed, not the open segment. */
+    cairn_plog_counters cn;
+    cairn_plog_get_counters(l, &cn);
+    assert_true(cn.uncompressed <= BACKLOG + 1);
+    assert_true(cn.uncompressed <= (uint64_t)s.plog);
 
     assert_int_equal(cairn_plog_close(l, NULL), CAIRN_OK);
     atomic_store(&sp.stop, true);
