@@ -609,27 +609,27 @@ avx2_level(const cairn_trees *t, const int *words, __m256i off, __m256i idx, con
 }
 
 /* complete_walk with 32 trees a group in four vectors of 8 (their gathers overlap), then
- * 16 in two; the rest as complete_walk. */
+ * 16 in two and 8 in one; the last few as complete_walk. */
 __attribute__((target("avx2"))) static inline void
 avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
 {
     uint32_t D = t->complete_depth;
     size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
     const float *lv = t->cleaves;
-    __m256i off0 = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                      _mm256_set1_epi32((int)ns));
-    __m256i off1 = _mm256_add_epi32(off0, _mm256_set1_epi32((int)(8 * ns)));
+    __m256i off[4];
+    off[0] = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                _mm256_set1_epi32((int)ns));
+    for (int g = 1; g < 4; g++)
+        off[g] = _mm256_add_epi32(off[g - 1], _mm256_set1_epi32((int)(8 * ns)));
     uint32_t k = 0;
-    __m256i off2 = _mm256_add_epi32(off1, _mm256_set1_epi32((int)(8 * ns)));
-    __m256i off3 = _mm256_add_epi32(off2, _mm256_set1_epi32((int)(8 * ns)));
     for (; k + 32 <= t->n_trees; k += 32) {
         const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
         __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0, i3 = i0;
         for (uint32_t s = 0; s < D; s++) {
-            i0 = avx2_level(t, words, off0, i0, r, may_nan);
-            i1 = avx2_level(t, words, off1, i1, r, may_nan);
-            i2 = avx2_level(t, words, off2, i2, r, may_nan);
-            i3 = avx2_level(t, words, off3, i3, r, may_nan);
+            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
+            i1 = avx2_level(t, words, off[1], i1, r, may_nan);
+            i2 = avx2_level(t, words, off[2], i2, r, may_nan);
+            i3 = avx2_level(t, words, off[3], i3, r, may_nan);
         }
         uint32_t idx[32];
         _mm256_storeu_si256((__m256i *)idx, i0);
@@ -638,17 +638,28 @@ avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
         _mm256_storeu_si256((__m256i *)(idx + 24), i3);
         add_leaves(t, lv, nl, ns, k, idx, 32, m);
     }
-    for (; k + 16 <= t->n_trees; k += 16) {
+    if (k + 16 <= t->n_trees) {
         const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
-        __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
+        __m256i i0 = _mm256_setzero_si256(), i1 = i0;
         for (uint32_t s = 0; s < D; s++) {
-            i0 = avx2_level(t, words, off0, i0, r, may_nan);
-            i1 = avx2_level(t, words, off1, i1, r, may_nan);
+            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
+            i1 = avx2_level(t, words, off[1], i1, r, may_nan);
         }
         uint32_t idx[16];
         _mm256_storeu_si256((__m256i *)idx, i0);
         _mm256_storeu_si256((__m256i *)(idx + 8), i1);
         add_leaves(t, lv, nl, ns, k, idx, 16, m);
+        k += 16;
+    }
+    if (k + 8 <= t->n_trees) {
+        const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
+        __m256i i0 = _mm256_setzero_si256();
+        for (uint32_t s = 0; s < D; s++)
+            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
+        uint32_t idx[8];
+        _mm256_storeu_si256((__m256i *)idx, i0);
+        add_leaves(t, lv, nl, ns, k, idx, 8, m);
+        k += 8;
     }
     complete_walk(t, r, m, k, may_nan);
 }
