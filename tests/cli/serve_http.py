@@ -64,10 +64,12 @@ def cj(*args, want=0):
     return json.loads(cairn("--json", *args, want=want).stdout)
 
 
-def start_server(*extra, env=None):
+def start_server(*extra, env=None, cpus=None):
+    """cpus: a set of CPU numbers the server is confined to (its affinity mask)."""
     p = subprocess.Popen([SERVE_BIN, "serve", "--port", "0", "--poll", "0.2", "--log-flush", "0.05",
                           *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env or ENV)
+                         env=env or ENV,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     servers.append(p)
     line = p.stdout.readline()
     if "listening" not in line:
@@ -510,6 +512,39 @@ evaluation: {bootstrap: 50}
     held[1].c.close()
     srv6.send_signal(signal.SIGTERM)
     check(srv6.wait(timeout=30) == 0, "sixth server stops cleanly")
+
+    # ---- threads: request threads default to the CPUs it may run on; log compression idle --
+    def threads_of(pid):
+        out = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                out.setdefault(f.read().strip(), []).append(int(tid))
+        return out
+
+    one_cpu = {min(os.sched_getaffinity(0))}
+    srv7, port7 = start_server(cpus=one_cpu)
+    th = threads_of(srv7.pid)
+    check(len(th.get("MHD-single", [])) == 1,
+          f"confined to one CPU, the server starts 1 request thread ({len(th.get('MHD-single', []))})")
+    # The compressor threads name themselves (and the idle one sets its policy) as they start.
+    for _ in range(100):
+        th = threads_of(srv7.pid)
+        z, zb = th.get("cairn-plog-zstd"), th.get("cairn-plog-zbak")
+        if z and zb and os.sched_getscheduler(z[0]) == os.SCHED_IDLE:
+            break
+        time.sleep(0.05)
+    check(z and os.sched_getscheduler(z[0]) == os.SCHED_IDLE,
+          "the log's compressor thread runs under SCHED_IDLE")
+    check(zb and os.sched_getscheduler(zb[0]) == os.SCHED_OTHER,
+          "the log's backlog compressor runs at normal priority")
+    srv7.send_signal(signal.SIGTERM)
+    check(srv7.wait(timeout=30) == 0, "the one-CPU server stops cleanly")
+    if len(os.sched_getaffinity(0)) > 1:
+        srv8, port8 = start_server("--no-log")
+        n = len(threads_of(srv8.pid).get("MHD-single", []))
+        check(n == len(os.sched_getaffinity(0)), f"unconfined: one request thread per CPU ({n})")
+        srv8.send_signal(signal.SIGTERM)
+        check(srv8.wait(timeout=30) == 0, "the unconfined server stops cleanly")
 
     # ---- a version that fails to load: the old one keeps serving --------------------------
     srv4, port4 = start_server("--no-log", "--poll", "3600", "--max-body", str(16 << 20),
