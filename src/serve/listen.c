@@ -80,6 +80,7 @@ static void pause_ms(long ms)
 
 static void *acceptor_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "cairn-accept");   /* shown by top -H, ps -L, perf */
     cairn_http_pool *p = arg;
     unsigned turn = 0;
     struct pollfd pf[2] = {{.fd = p->fd, .events = POLLIN}, {.fd = p->wake, .events = POLLIN}};

@@ -1396,9 +1396,8 @@ cairn_status cairn_server_start(const cairn_server_opts *o, cairn_server **out, 
     s->o = *o;
     const char *fv = getenv("CAIRN_TEST_FAIL_VERSION");
     s->fail_version = fv ? atoi(fv) : -1;
-    if (s->o.threads <= 0) {
+    if (s->o.threads <= 0)
         s->o.threads = cairn_cpu_count();
-    }
     if (!s->o.max_inflight) {
         s->o.max_inflight = (size_t)s->o.threads * 256;
         if (s->o.max_inflight < 1024)

@@ -515,11 +515,17 @@ evaluation: {bootstrap: 50}
 
     # ---- threads: request threads default to the CPUs it may run on; log compression idle --
     def threads_of(pid):
-        out = {}
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                out.setdefault(f.read().strip(), []).append(int(tid))
-        return out
+        """Thread ids by name, once every thread but the main one has named itself (the
+        threads of libmicrohttpd and of the log name themselves after they start)."""
+        for _ in range(200):
+            out = {}
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    out.setdefault(f.read().strip(), []).append(int(tid))
+            if len(out.get("cairn", [])) == 1:
+                return out
+            time.sleep(0.05)
+        raise SystemExit(f"threads of {pid} still unnamed: {out}")
 
     one_cpu = {min(os.sched_getaffinity(0))}
     srv7, port7 = start_server(cpus=one_cpu)
