@@ -608,57 +608,47 @@ avx2_level(const cairn_trees *t, const int *words, __m256i off, __m256i idx, con
                             right);
 }
 
-/* complete_walk with 32 trees a group in four vectors of 8 (their gathers overlap), then
- * 16 in two and 8 in one; the last few as complete_walk. */
-__attribute__((target("avx2"))) static inline void
-avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
+/* Trees k .. k+8g-1 (g vectors of 8, g <= 4) down together: each level steps every
+ * vector in turn, so that one vector's gathers overlap the others' work. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+avx2_groups(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, const __m256i *off,
+            int g, bool may_nan)
 {
     uint32_t D = t->complete_depth;
     size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
-    const float *lv = t->cleaves;
+    const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
+    __m256i i[4];
+    for (int j = 0; j < g; j++)
+        i[j] = _mm256_setzero_si256();
+    for (uint32_t s = 0; s < D; s++)
+#pragma GCC unroll 4
+        for (int j = 0; j < g; j++)
+            i[j] = avx2_level(t, words, off[j], i[j], r, may_nan);
+    uint32_t idx[32];
+    for (int j = 0; j < g; j++)
+        _mm256_storeu_si256((__m256i *)(idx + 8 * j), i[j]);
+    add_leaves(t, t->cleaves, nl, ns, k, idx, 8 * g, m);
+}
+
+/* complete_walk with 32 trees a group, then 16 and 8; the last few as complete_walk. */
+__attribute__((target("avx2"))) static inline void
+avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
+{
+    size_t ns = ((size_t)1 << t->complete_depth) - 1;
     __m256i off[4];
     off[0] = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                 _mm256_set1_epi32((int)ns));
     for (int g = 1; g < 4; g++)
         off[g] = _mm256_add_epi32(off[g - 1], _mm256_set1_epi32((int)(8 * ns)));
     uint32_t k = 0;
-    for (; k + 32 <= t->n_trees; k += 32) {
-        const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
-        __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0, i3 = i0;
-        for (uint32_t s = 0; s < D; s++) {
-            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
-            i1 = avx2_level(t, words, off[1], i1, r, may_nan);
-            i2 = avx2_level(t, words, off[2], i2, r, may_nan);
-            i3 = avx2_level(t, words, off[3], i3, r, may_nan);
-        }
-        uint32_t idx[32];
-        _mm256_storeu_si256((__m256i *)idx, i0);
-        _mm256_storeu_si256((__m256i *)(idx + 8), i1);
-        _mm256_storeu_si256((__m256i *)(idx + 16), i2);
-        _mm256_storeu_si256((__m256i *)(idx + 24), i3);
-        add_leaves(t, lv, nl, ns, k, idx, 32, m);
-    }
+    for (; k + 32 <= t->n_trees; k += 32)
+        avx2_groups(t, r, m, k, off, 4, may_nan);
     if (k + 16 <= t->n_trees) {
-        const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
-        __m256i i0 = _mm256_setzero_si256(), i1 = i0;
-        for (uint32_t s = 0; s < D; s++) {
-            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
-            i1 = avx2_level(t, words, off[1], i1, r, may_nan);
-        }
-        uint32_t idx[16];
-        _mm256_storeu_si256((__m256i *)idx, i0);
-        _mm256_storeu_si256((__m256i *)(idx + 8), i1);
-        add_leaves(t, lv, nl, ns, k, idx, 16, m);
+        avx2_groups(t, r, m, k, off, 2, may_nan);
         k += 16;
     }
     if (k + 8 <= t->n_trees) {
-        const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
-        __m256i i0 = _mm256_setzero_si256();
-        for (uint32_t s = 0; s < D; s++)
-            i0 = avx2_level(t, words, off[0], i0, r, may_nan);
-        uint32_t idx[8];
-        _mm256_storeu_si256((__m256i *)idx, i0);
-        add_leaves(t, lv, nl, ns, k, idx, 8, m);
+        avx2_groups(t, r, m, k, off, 1, may_nan);
         k += 8;
     }
     complete_walk(t, r, m, k, may_nan);
