@@ -731,33 +731,9 @@ static void write_drop_marker(cairn_plog *l)
 }
 
 /* Queues the uncompressed segments a previous run left behind (a crash, or a failed
- * compression); drops a .plog whose .zst already exists. */
-static void queue_leftovers(cairn_plog *l)
+ * compression; scan_dir found them); drops a .plog whose .zst already exists. Frees names. */
+static void queue_leftovers(cairn_plog *l, char **names, size_t n)
 {
-    DIR *d = opendir(l->dir);
-    if (!d)
-        return;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        uint64_t seq;
-        bool zst;
-        if (!parse_seg_name(e->d_name, &seq, &zst) || zst || seq >= l->first_seq)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 8;
-            char **nn = cairn_reallocarray(names, nc, sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-            cap = nc;
-        }
-        if (!(names[n] = cairn_strdup(e->d_name)))
-            break;
-        n++;
-    }
-    closedir(d);
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         struct stat st;
@@ -949,14 +925,20 @@ static void plog_free(cairn_plog *l)
     cairn_free(l);
 }
 
-/* Finds the sequence number after every existing segment and removes temporary files
- * left by a compression that a crash interrupted. */
-static cairn_status scan_dir(cairn_plog *l, cairn_error *err)
+/* Finds the sequence number after every existing segment, removes temporary files left
+ * by a compression that a crash interrupted, and lists the uncompressed segments into
+ * *leftovers (as many as memory allows; the caller frees them) unless no_compress. */
+static cairn_status scan_dir(cairn_plog *l, char ***leftovers, size_t *n_leftovers,
+                             cairn_error *err)
 {
+    *leftovers = NULL;
+    *n_leftovers = 0;
     DIR *d = opendir(l->dir);
     if (!d)
         return cairn_error_errno(err, errno, l->dir, "cannot list log directory");
     uint64_t max = 0;
+    size_t cap = 0;
+    bool listing = !l->no_compress;
     struct dirent *e;
     while ((e = readdir(d))) {
         uint64_t seq;
@@ -964,6 +946,22 @@ static cairn_status scan_dir(cairn_plog *l, cairn_error *err)
         if (parse_seg_name(e->d_name, &seq, &zst)) {
             if (seq > max)
                 max = seq;
+            if (zst || !listing)
+                continue;
+            if (*n_leftovers == cap) {
+                size_t nc = cap ? 2 * cap : 8;
+                char **nn = cairn_reallocarray(*leftovers, nc, sizeof *nn);
+                if (!nn) {
+                    listing = false;
+                    continue;
+                }
+                *leftovers = nn;
+                cap = nc;
+            }
+            if (!((*leftovers)[*n_leftovers] = cairn_strdup(e->d_name)))
+                listing = false;
+            else
+                (*n_leftovers)++;
         } else if (strncmp(e->d_name, ".tmp-", 5) == 0) {
             char path[4096];
             if (join_path(path, sizeof path, l->dir, e->d_name))
@@ -1036,7 +1034,9 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
                  : cairn_error_errno(err, errno, path, "cannot lock log directory");
         goto done;
     }
-    st = scan_dir(l, err);
+    char **leftovers = NULL;
+    size_t n_leftovers = 0;
+    st = scan_dir(l, &leftovers, &n_leftovers, err);
     if (st != CAIRN_OK)
         goto done;
     if (!l->no_compress) {
@@ -1046,7 +1046,7 @@ cairn_status cairn_plog_open(const cairn_plog_opts *o, cairn_plog **out, cairn_e
         l->z_backlog_started = pthread_create(&l->z_backlog, NULL, compressor_backlog_main, l) == 0;
         l->z_idle_started = pthread_create(&l->z_idle, NULL, compressor_idle_main, l) == 0;
         pthread_mutex_unlock(&l->zmu);
-        queue_leftovers(l);
+        queue_leftovers(l, leftovers, n_leftovers);
     }
     int rc = pthread_create(&l->thread, NULL, writer_main, l);
     if (rc != 0) {
