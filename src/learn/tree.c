@@ -27,7 +27,9 @@
  * When its trees are full enough, compile also builds the complete layout
  * (8-byte splits in level order, children found by arithmetic, leaves
  * apart), which scores single rows: 200 depth-6 trees take 150 KB instead
- * of 370 KB, and a row scores about 7% faster. Batches stay on packed,
+ * of 370 KB, and a row scores about 7% faster; the vector walk reads its
+ * own copy of those splits, 8 trees a record (another 100 KB for those
+ * trees, docs/trees.md). Batches stay on packed,
  * which walks each tree only as deep as it is (the complete layout walks
  * every tree to the deepest one's depth, 9% slower in a batch). Every path
  * gives each margin the same float additions in the same (tree) order as
@@ -62,6 +64,7 @@ void cairn_trees_free(cairn_trees *t)
     cairn_free(t->packed);
     cairn_free(t->tree_steps);
     cairn_free(t->cnodes);
+    cairn_free(t->vnodes);
     cairn_free(t->cleaves);
     cairn_free(t);
 }
@@ -274,9 +277,10 @@ static void complete_fill(const cairn_trees *t, cairn_tree_cnode *cn, float *lv,
     }
     cn[slot].feature_flags = t->feature[i] | fl << CAIRN_TREE_NODE_FLAG_SHIFT;
     if (fl & CAIRN_TREE_CATEGORICAL) {
-        /* Codes strictly increase within a set: the last is the largest. */
+        /* Codes strictly increase within a set: the last is the largest. An empty set
+         * is the empty mask (every code goes left). */
         uint32_t first = t->cat_first[i], end = t->cat_first[i + 1];
-        if (end > first && t->cats[end - 1] < SMALL_SET_CODES) {
+        if (end == first || t->cats[end - 1] < SMALL_SET_CODES) {
             uint32_t mask = 0;
             for (uint32_t c = first; c < end; c++)
                 mask |= 1u << t->cats[c];
@@ -304,16 +308,46 @@ static cairn_status complete_build(cairn_trees *t, uint32_t D, cairn_error *err)
         cairn_free(lv);
         return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
     }
+    size_t n_groups = t->n_trees / 8;
+    uint32_t *vn = cairn_malloc((n_groups * n_split * 16 + 1) * sizeof *vn);
+    if (!vn) {
+        cairn_free(cn);
+        cairn_free(lv);
+        return cairn_error_set(err, CAIRN_ENOMEM, "trees", "out of memory");
+    }
     cairn_free(t->cnodes);
+    cairn_free(t->vnodes);
     cairn_free(t->cleaves);
     t->complete_depth = D;
     t->cnodes = cn;
+    t->vnodes = vn;
     t->cleaves = lv;
     for (uint32_t k = 0; k < t->n_trees; k++)
         complete_fill(t, cn + k * n_split, lv + k * n_leaf, 0, 0, t->tree_first[k]);
-    t->complete_small_sets = 0;
-    for (size_t i = 0; i < (size_t)t->n_trees * n_split; i++)
+    /* The same splits 8 trees a record (see cairn_trees.vnodes). */
+    size_t n_top = ((size_t)2 << CAIRN_TREES_VNODE_TOP) - 1;
+    for (size_t g = 0; g < n_groups; g++)
+        for (size_t i = 0; i < n_split; i++) {
+            uint32_t *rec = vn + (g * n_split + i) * 16;
+            for (size_t j = 0; j < 8; j++) {
+                const cairn_tree_cnode *c = cn + (g * 8 + j) * n_split + i;
+                uint32_t u;
+                memcpy(&u, &c->u, sizeof u);
+                if (i < n_top) {
+                    rec[j] = c->feature_flags;
+                    rec[8 + j] = u;
+                } else {
+                    rec[2 * j] = c->feature_flags;
+                    rec[2 * j + 1] = u;
+                }
+            }
+        }
+    t->complete_small_sets = t->complete_cat_splits = 0;
+    for (size_t i = 0; i < (size_t)t->n_trees * n_split; i++) {
         t->complete_small_sets += (cn[i].feature_flags & CAIRN_TREE_CNODE_SMALL_SET) != 0;
+        t->complete_cat_splits +=
+            (cn[i].feature_flags & (CAIRN_TREE_CNODE_SMALL_SET | NODE_CAT)) != 0;
+    }
     return CAIRN_OK;
 }
 
@@ -375,11 +409,14 @@ cairn_status cairn_trees_compile_as(cairn_trees *t, cairn_trees_layout layout, c
             goto done;
     } else {
         cairn_free(t->cnodes);
+        cairn_free(t->vnodes);
         cairn_free(t->cleaves);
         t->cnodes = NULL;
+        t->vnodes = NULL;
         t->cleaves = NULL;
         t->complete_depth = 0;
         t->complete_small_sets = 0;
+        t->complete_cat_splits = 0;
     }
     cairn_free(t->packed);
     cairn_free(t->tree_steps);
@@ -536,94 +573,172 @@ complete_walk(const cairn_trees *t, const complete_row *r, float *m, uint32_t k,
     }
 }
 
+/* The two forms of complete_walk, out of line: the vector walks share them for their
+ * last few trees. */
+static void complete_walk_nan(const cairn_trees *t, const complete_row *r, float *m, uint32_t k)
+{
+    complete_walk(t, r, m, k, true);
+}
+
+static void complete_walk_finite(const cairn_trees *t, const complete_row *r, float *m,
+                                 uint32_t k)
+{
+    complete_walk(t, r, m, k, false);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_AVX2_WALK 1
 
-/*
- * One level of the complete walk for 8 trees at once (AVX2): slots holds
- * each tree's offset in cnodes (in 8-byte splits) plus its current slot
- * index i; returns 2i+1 or 2i+2 per lane, with the decisions of
- * complete_right. Gathers read each split (both words at once), then the
- * row's float for its feature; the input's one-bit set is computed from that
- * float as complete_row_fill computes it. A big-set categorical split (sign bit of its
- * word, rare) is decided lane by lane with cat_go_left.
- */
-__attribute__((target("avx2"))) static inline __m256i
-avx2_level(const cairn_trees *t, const int *words, __m256i off, __m256i idx, const complete_row *r,
-           bool may_nan)
+/* What an instance of the vector walk handles; each combination is compiled on its own,
+ * so that the common case (numeric splits, no NaN, few inputs) carries no work for the
+ * others. */
+enum {
+    WALK_NAN = 1,       /* the row has a NaN: default directions apply */
+    WALK_SMALL = 2,     /* the model has small-set categorical splits */
+    WALK_BIG = 4,       /* ... and other categorical splits */
+    WALK_X32 = 8,       /* at most 32 inputs: read from registers, not gathered */
+    WALK_MODES = 16
+};
+
+/* The row's inputs for features f (8 lanes): with WALK_X32 from the four vectors xv holding
+ * inputs 0..31 (a permute picks within each 8, blends on bits 3 and 4 of f pick the 8),
+ * else gathered. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256
+avx2_input(const complete_row *r, const __m256 *xv, unsigned mode, __m256i f)
 {
-    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi32(-1);
-    __m256i slot = _mm256_add_epi32(off, idx);
-    /* Each split whole (8 bytes) by two 4-lane gathers, then split into its words:
-     * fewer elements gathered than two 8-lane gathers of a word each. */
-    __m256i lo = _mm256_i64gather_epi64((const long long *)(const void *)words,
-                                        _mm256_cvtepu32_epi64(_mm256_castsi256_si128(slot)), 8);
-    __m256i hi = _mm256_i64gather_epi64((const long long *)(const void *)words,
-                                        _mm256_cvtepu32_epi64(_mm256_extracti128_si256(slot, 1)),
-                                        8);
-    __m256i w = _mm256_permute4x64_epi64(
-        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
-                                              _MM_SHUFFLE(2, 0, 2, 0))),
-        _MM_SHUFFLE(3, 1, 2, 0));
-    __m256i u = _mm256_permute4x64_epi64(
-        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
-                                              _MM_SHUFFLE(3, 1, 3, 1))),
-        _MM_SHUFFLE(3, 1, 2, 0));
-    __m256i f = _mm256_and_si256(w, _mm256_set1_epi32((int)CAIRN_TREE_CNODE_FEATURE_MASK));
-    __m256 x = _mm256_i32gather_ps(r->x, f, 4);
-    /* The input's one-bit set, as complete_row_fill makes it, from x itself. */
-    __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ),
-                                    _mm256_cmp_ps(x, _mm256_set1_ps((float)SMALL_SET_CODES),
-                                                  _CMP_LT_OQ));
-    __m256i bit = _mm256_and_si256(
-        _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_cvttps_epi32(x)),
-        _mm256_castps_si256(in_range));
-    /* All-ones where the row goes right. */
-    __m256i num = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_castsi256_ps(u), _CMP_GE_OQ));
-    __m256i set = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_and_si256(bit, u), zero), ones);
-    __m256i small = _mm256_srai_epi32(_mm256_slli_epi32(w, 31 - (int)CNODE_SMALL_SHIFT), 31);
-    __m256i right = _mm256_blendv_epi8(num, set, small);
-    if (may_nan) {
-        __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-        __m256i dl = _mm256_srai_epi32(_mm256_slli_epi32(w, 31 - (int)NODE_DL_SHIFT), 31);
-        right = _mm256_or_si256(right, _mm256_andnot_si256(dl, nan));
+    if (!(mode & WALK_X32))
+        return _mm256_i32gather_ps(r->x, f, 4);
+    __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(f, 28));
+    __m256 lo = _mm256_blendv_ps(_mm256_permutevar8x32_ps(xv[0], f),
+                                 _mm256_permutevar8x32_ps(xv[1], f), bit3);
+    __m256 hi = _mm256_blendv_ps(_mm256_permutevar8x32_ps(xv[2], f),
+                                 _mm256_permutevar8x32_ps(xv[3], f), bit3);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(f, 27)));
+}
+
+/*
+ * One level s of the complete walk for 8 trees at once (AVX2), the group's
+ * records at grp (cairn_trees.vnodes): idx holds each tree's slot, the
+ * result is 2i+1 or 2i+2 per lane, with the decisions of complete_right.
+ * In the top levels every record of the level is loaded and blends pick
+ * each lane's by the bits of its path; below, gathers read each lane's
+ * split (both words at once). The input's one-bit set for small-set splits
+ * is computed from its float as complete_row_fill computes it. A big-set
+ * categorical split (sign bit of its word, rare) is decided lane by lane
+ * with cat_go_left.
+ */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i
+avx2_level(const cairn_trees *t, const uint32_t *grp, uint32_t s, __m256i idx,
+           const complete_row *r, const __m256 *xv, unsigned mode)
+{
+    __m256i w, u;
+    if (s <= CAIRN_TREES_VNODE_TOP) {
+        /* The path's bits are those of idx - (2^s - 1), the last decision lowest. */
+        __m256 ws[1u << CAIRN_TREES_VNODE_TOP], us[1u << CAIRN_TREES_VNODE_TOP];
+        uint32_t n = 1u << s, first = n - 1;
+        for (uint32_t q = 0; q < n; q++) {
+            ws[q] = _mm256_loadu_ps((const float *)(const void *)(grp + (first + q) * 16));
+            us[q] = _mm256_loadu_ps((const float *)(const void *)(grp + (first + q) * 16 + 8));
+        }
+        __m256i path = _mm256_sub_epi32(idx, _mm256_set1_epi32((int)first));
+        for (uint32_t bit = 0; bit < s; bit++) {
+            __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(path, 31 - (int)bit));
+            for (uint32_t q = 0; q < n >> (bit + 1); q++) {
+                ws[q] = _mm256_blendv_ps(ws[2 * q], ws[2 * q + 1], sel);
+                us[q] = _mm256_blendv_ps(us[2 * q], us[2 * q + 1], sel);
+            }
+        }
+        w = _mm256_castps_si256(ws[0]);
+        u = _mm256_castps_si256(us[0]);
+    } else {
+        /* Two 4-lane gathers of 8-byte splits: fewer elements than two 8-lane gathers
+         * of a word each. Lane j's split is word pair 8i + j of the group. */
+        __m256i slot = _mm256_add_epi32(_mm256_slli_epi32(idx, 3),
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const long long *base = (const long long *)(const void *)grp;
+        __m256i lo = _mm256_i64gather_epi64(
+            base, _mm256_cvtepu32_epi64(_mm256_castsi256_si128(slot)), 8);
+        __m256i hi = _mm256_i64gather_epi64(
+            base, _mm256_cvtepu32_epi64(_mm256_extracti128_si256(slot, 1)), 8);
+        w = _mm256_permute4x64_epi64(
+            _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
+                                                  _MM_SHUFFLE(2, 0, 2, 0))),
+            _MM_SHUFFLE(3, 1, 2, 0));
+        u = _mm256_permute4x64_epi64(
+            _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi),
+                                                  _MM_SHUFFLE(3, 1, 3, 1))),
+            _MM_SHUFFLE(3, 1, 2, 0));
     }
-    int big = _mm256_movemask_ps(_mm256_castsi256_ps(w));   /* NODE_CAT is bit 31 */
+    __m256i f = _mm256_and_si256(w, _mm256_set1_epi32((int)CAIRN_TREE_CNODE_FEATURE_MASK));
+    __m256 x = avx2_input(r, xv, mode, f);
+    /* All-ones where the row goes left: a numeric split unless x >= threshold (so NaN
+     * too, until its default direction below). */
+    __m256i left = _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_castsi256_ps(u), _CMP_NGE_UQ));
+    if (mode & WALK_SMALL) {
+        /* The input's one-bit set, as complete_row_fill makes it, from x itself: the
+         * shift leaves 0 for codes of 32 and more, and for NaN and codes past int
+         * (the conversion gives INT_MIN); the compare clears codes in (-1, 0). */
+        __m256i bit = _mm256_and_si256(
+            _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_cvttps_epi32(x)),
+            _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ)));
+        __m256i out = _mm256_cmpeq_epi32(_mm256_and_si256(bit, u), _mm256_setzero_si256());
+        /* Small-set splits (the flag shifted to the sign bit) take that instead. */
+        left = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(left), _mm256_castsi256_ps(out),
+            _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - (int)CNODE_SMALL_SHIFT))));
+    }
+    if (mode & WALK_NAN) {
+        /* A NaN goes left exactly when the default-left flag is set. */
+        __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+        __m256 dl = _mm256_castsi256_ps(_mm256_slli_epi32(w, 31 - (int)NODE_DL_SHIFT));
+        left = _mm256_srai_epi32(
+            _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(left), dl, nan)), 31);
+    }
+    int big = mode & WALK_BIG ? _mm256_movemask_ps(_mm256_castsi256_ps(w)) : 0; /* NODE_CAT: bit 31 */
     if (__builtin_expect(big != 0, 0)) {
         uint32_t ws[8], us[8];
-        int32_t rs[8];
+        int32_t ls[8];
         float xs[8];
         _mm256_storeu_si256((__m256i *)ws, w);
         _mm256_storeu_si256((__m256i *)us, u);
-        _mm256_storeu_si256((__m256i *)rs, right);
+        _mm256_storeu_si256((__m256i *)ls, left);
         _mm256_storeu_ps(xs, x);
         for (int j = 0; j < 8; j++)
             if ((big >> j & 1) && !(xs[j] != xs[j]))
-                rs[j] = cat_go_left(t, us[j], xs[j]) ? 0 : -1;
-        right = _mm256_loadu_si256((const __m256i *)rs);
+                ls[j] = cat_go_left(t, us[j], xs[j]) ? -1 : 0;
+        left = _mm256_loadu_si256((const __m256i *)ls);
     }
-    /* 2i + 1 + (right ? 1 : 0), right being 0 or -1. */
-    return _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(idx, idx), _mm256_set1_epi32(1)),
-                            right);
+    /* 2i + 2 - (left ? 1 : 0), left being -1 or 0. */
+    return _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(idx, idx), _mm256_set1_epi32(2)),
+                            left);
 }
 
-/* Trees k .. k+8g-1 (g vectors of 8, g <= 4) down together: each level steps every
- * vector in turn, so that one vector's gathers overlap the others' work. */
+/* Trees k .. k+8g-1 (g groups of 8, g <= 4) down together: each level steps every
+ * group in turn, so that one group's loads overlap the others' work. */
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-avx2_groups(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, const __m256i *off,
-            int g, bool may_nan)
+avx2_groups(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, int g,
+            const __m256 *xv, unsigned mode)
 {
     uint32_t D = t->complete_depth;
     size_t ns = ((size_t)1 << D) - 1, nl = (size_t)1 << D;
-    const int *words = (const int *)(const void *)(t->cnodes + (size_t)k * ns);
+    const uint32_t *grp[4];
     __m256i i[4];
-    for (int j = 0; j < g; j++)
+    for (int j = 0; j < g; j++) {
+        grp[j] = t->vnodes + ((size_t)k / 8 + (size_t)j) * ns * 16;
         i[j] = _mm256_setzero_si256();
-    for (uint32_t s = 0; s < D; s++)
+    }
+    /* The top levels with s a constant in each (their loads and blends unroll), then
+     * the gathered ones. */
+#pragma GCC unroll 4
+    for (uint32_t s = 0; s <= CAIRN_TREES_VNODE_TOP && s < D; s++)
 #pragma GCC unroll 4
         for (int j = 0; j < g; j++)
-            i[j] = avx2_level(t, words, off[j], i[j], r, may_nan);
+            i[j] = avx2_level(t, grp[j], s, i[j], r, xv, mode);
+    for (uint32_t s = CAIRN_TREES_VNODE_TOP + 1; s < D; s++)
+#pragma GCC unroll 4
+        for (int j = 0; j < g; j++)
+            i[j] = avx2_level(t, grp[j], CAIRN_TREES_VNODE_TOP + 1, i[j], r, xv, mode);
     uint32_t idx[32];
     for (int j = 0; j < g; j++)
         _mm256_storeu_si256((__m256i *)(idx + 8 * j), i[j]);
@@ -631,40 +746,57 @@ avx2_groups(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, c
 }
 
 /* complete_walk with 32 trees a group, then 16 and 8; the last few as complete_walk. */
-__attribute__((target("avx2"))) static inline void
-avx2_walk(const cairn_trees *t, const complete_row *r, float *m, bool may_nan)
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+avx2_walk(const cairn_trees *t, const complete_row *r, float *m, unsigned mode)
 {
-    size_t ns = ((size_t)1 << t->complete_depth) - 1;
-    __m256i off[4];
-    off[0] = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                _mm256_set1_epi32((int)ns));
-    for (int g = 1; g < 4; g++)
-        off[g] = _mm256_add_epi32(off[g - 1], _mm256_set1_epi32((int)(8 * ns)));
+    __m256 xv[4];
+    if (mode & WALK_X32)
+        for (int v = 0; v < 4; v++)
+            xv[v] = _mm256_loadu_ps(r->x + 8 * v);
     uint32_t k = 0;
     for (; k + 32 <= t->n_trees; k += 32)
-        avx2_groups(t, r, m, k, off, 4, may_nan);
+        avx2_groups(t, r, m, k, 4, xv, mode);
     if (k + 16 <= t->n_trees) {
-        avx2_groups(t, r, m, k, off, 2, may_nan);
+        avx2_groups(t, r, m, k, 2, xv, mode);
         k += 16;
     }
     if (k + 8 <= t->n_trees) {
-        avx2_groups(t, r, m, k, off, 1, may_nan);
+        avx2_groups(t, r, m, k, 1, xv, mode);
         k += 8;
     }
-    complete_walk(t, r, m, k, may_nan);
+    if (k < t->n_trees) {
+        if (mode & WALK_NAN)
+            complete_walk_nan(t, r, m, k);
+        else
+            complete_walk_finite(t, r, m, k);
+    }
 }
 
-__attribute__((target("avx2"))) static void avx2_walk_nan(const cairn_trees *t,
-                                                          const complete_row *r, float *m)
-{
-    avx2_walk(t, r, m, true);
-}
+#define AVX2_WALK(M)                                                                          \
+    __attribute__((target("avx2"))) static void avx2_walk_##M(const cairn_trees *t,           \
+                                                              const complete_row *r, float *m) \
+    {                                                                                         \
+        avx2_walk(t, r, m, M);                                                                \
+    }
+/* The instances in use: categorical splits other than small sets are rare enough that
+ * their walks gather the inputs and check for small sets too. */
+AVX2_WALK(0)
+AVX2_WALK(1)
+AVX2_WALK(2)
+AVX2_WALK(3)
+AVX2_WALK(6)
+AVX2_WALK(7)
+AVX2_WALK(8)
+AVX2_WALK(9)
+AVX2_WALK(10)
+AVX2_WALK(11)
+#undef AVX2_WALK
 
-__attribute__((target("avx2"))) static void avx2_walk_finite(const cairn_trees *t,
-                                                             const complete_row *r, float *m)
-{
-    avx2_walk(t, r, m, false);
-}
+static void (*const AVX2_WALKS[WALK_MODES])(const cairn_trees *, const complete_row *, float *) = {
+    [0] = avx2_walk_0, [1] = avx2_walk_1, [2] = avx2_walk_2,   [3] = avx2_walk_3,
+    [6] = avx2_walk_6, [7] = avx2_walk_7, [8] = avx2_walk_8,   [9] = avx2_walk_9,
+    [10] = avx2_walk_10, [11] = avx2_walk_11,
+};
 #endif
 
 /* Whether the complete walk may use AVX2 (where the CPU has it); tests turn it off. */
@@ -692,17 +824,23 @@ static void complete_margins(const cairn_trees *t, const double *x, float *m)
     bool may_nan = complete_row_fill(&r, x, t->n_features);
 #ifdef HAVE_AVX2_WALK
     if (cairn_trees_simd_active()) {
-        if (may_nan)
-            avx2_walk_nan(t, &r, m);
-        else
-            avx2_walk_finite(t, &r, m);
+        unsigned mode = (may_nan ? WALK_NAN : 0u) | (t->complete_small_sets ? WALK_SMALL : 0u);
+        if (t->complete_cat_splits > t->complete_small_sets) {
+            mode |= WALK_BIG | WALK_SMALL;
+        } else if (t->n_features <= 32) {
+            /* The unused inputs are read into the vectors, never selected. */
+            for (uint32_t f = t->n_features; f < 32; f++)
+                r.x[f] = 0.0f;
+            mode |= WALK_X32;
+        }
+        AVX2_WALKS[mode](t, &r, m);
         return;
     }
 #endif
     if (may_nan)
-        complete_walk(t, &r, m, 0, true);
+        complete_walk_nan(t, &r, m, 0);
     else
-        complete_walk(t, &r, m, 0, false);
+        complete_walk_finite(t, &r, m, 0);
 }
 
 /* Margins in float32, tree order, from base_margin (m has n_outputs slots). */

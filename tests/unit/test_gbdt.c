@@ -600,10 +600,21 @@ static void test_alloc_failures(void **state)
 #define RT_ROWS 165     /* not a multiple of the batch block (64, or 40 for 100 classes) */
 #define RT_MAX_DEPTH 7
 
+/* What a random model may hold: features 0 .. d-1 (d a multiple of 4, at most RT_D),
+ * categorical splits (0 none, 1 sets of codes below 32 only, 2 larger codes too), trees
+ * at most max_depth deep. */
+typedef struct rt_shape {
+    uint32_t d;
+    int cats;
+    int max_depth;
+} rt_shape;
+static const rt_shape RT_FULL = {RT_D, 2, RT_MAX_DEPTH};
+
 typedef struct rt_gen {
     cairn_trees *t;
     uint32_t next, next_cat;
     uint64_t *s;
+    rt_shape sh;
 } rt_gen;
 
 /* A numeric threshold or input on a quarter grid, so ties are common. */
@@ -619,16 +630,16 @@ static uint32_t rt_node(rt_gen *g, int depth)
     cairn_trees *t = g->t;
     uint32_t i = g->next++;
     t->cat_first[i] = g->next_cat;
-    if (depth == RT_MAX_DEPTH || (depth > 0 && unif(g->s) < 0.2)) {
+    if (depth == g->sh.max_depth || (depth > 0 && unif(g->s) < 0.2)) {
         t->flags[i] = CAIRN_TREE_LEAF;
         /* Magnitudes apart, so the float sum's rounding depends on order. */
         t->value[i] = (float)((unif(g->s) * 2 - 1) * pow(10.0, floor(unif(g->s) * 7) - 3));
         return 0;
     }
     uint8_t fl = unif(g->s) < 0.5 ? CAIRN_TREE_DEFAULT_LEFT : 0;
-    if (unif(g->s) < 0.3) {
+    if (g->sh.cats && unif(g->s) < 0.3) {
         fl |= CAIRN_TREE_CATEGORICAL;
-        t->feature[i] = 4 * (uint32_t)(unif(g->s) * (RT_D / 4)) + 3;
+        t->feature[i] = 4 * (uint32_t)(unif(g->s) * (g->sh.d / 4)) + 3;
         t->value[i] = (float)rt_grid(g->s); /* unused by a set split */
         for (uint32_t c = 0; c < 12; c++)   /* possibly empty */
             if (unif(g->s) < 0.35)
@@ -636,12 +647,12 @@ static uint32_t rt_node(rt_gen *g, int depth)
         /* Codes at the edge of the complete layout's 32-bit sets and past it
          * (such a split takes the set search instead). */
         static const uint32_t edge[] = {31, 32, 40, 1000};
-        for (int e = 0; e < 4; e++)
+        for (int e = 0; e < (g->sh.cats > 1 ? 4 : 1); e++)
             if (unif(g->s) < 0.15)
                 t->cats[g->next_cat++] = edge[e];
     } else {
         do
-            t->feature[i] = (uint32_t)(unif(g->s) * RT_D);
+            t->feature[i] = (uint32_t)(unif(g->s) * g->sh.d);
         while (RT_IS_CAT(t->feature[i]));
         t->value[i] = unif(g->s) < 0.7 ? (float)rt_grid(g->s) : (float)(unif(g->s) * 6 - 3);
     }
@@ -656,18 +667,18 @@ static uint32_t rt_node(rt_gen *g, int depth)
 
 /* n_outputs 1 (task binary or regression) or k classes; depths gets each
  * tree's depth. */
-static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_trees, uint64_t *s,
-                             uint32_t *depths)
+static cairn_trees *rt_model_shaped(cairn_task task, uint32_t n_outputs, uint32_t n_trees,
+                                    uint64_t *s, uint32_t *depths, rt_shape sh)
 {
-    uint32_t max_nodes = n_trees * ((1u << (RT_MAX_DEPTH + 1)) - 1);
+    uint32_t max_nodes = n_trees * ((1u << (sh.max_depth + 1)) - 1);
     cairn_trees *t = NULL;
     assert_int_equal(cairn_trees_alloc(n_trees, max_nodes, max_nodes * 16, &t, NULL), CAIRN_OK);
     t->task = task;
-    t->n_features = RT_D;
+    t->n_features = sh.d;
     t->n_outputs = n_outputs;
     t->base_score = 0.5;
     t->base_margin = 0.125f;
-    rt_gen g = {.t = t, .s = s};
+    rt_gen g = {.t = t, .s = s, .sh = sh};
     for (uint32_t k = 0; k < n_trees; k++) {
         t->tree_first[k] = g.next;
         t->tree_class[k] = (uint32_t)(unif(s) * n_outputs);
@@ -679,6 +690,12 @@ static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_tre
     t->n_cats = g.next_cat;
     assert_int_equal(cairn_trees_validate(t, NULL), CAIRN_OK);
     return t;
+}
+
+static cairn_trees *rt_model(cairn_task task, uint32_t n_outputs, uint32_t n_trees, uint64_t *s,
+                             uint32_t *depths)
+{
+    return rt_model_shaped(task, n_outputs, n_trees, s, depths, RT_FULL);
 }
 
 /* Rows hitting every rule: NaN, +-inf, ties with a threshold (also a double
@@ -858,6 +875,59 @@ static void test_packed_matches_plain_walk(void **state)
     free(x);
 }
 
+/* The vector walk has an instance per kind of model and row (numeric splits only, small
+ * sets, other sets; at most 32 inputs or more; a NaN in the row or not) and reads the top
+ * levels of its layout differently from the rest: each instance, on trees shallower and
+ * deeper than those top levels and on tree counts with a scalar tail, scores exactly as
+ * the plain walk and the rules written again. */
+static void test_vector_walk_instances(void **state)
+{
+    (void)state;
+    static const uint32_t ds[] = {8, 20, 32, 36, RT_D};
+    static const int depths_max[] = {1, 2, 3, 6};
+    static const uint32_t counts[] = {8, 45, 77};
+    uint64_t s = 77;
+    double *x = malloc(sizeof(double) * RT_ROWS * RT_D);
+    assert_non_null(x);
+    rt_rows(x, RT_ROWS, &s);
+    size_t compared = 0;
+    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++)
+        for (int cats = 0; cats < 3; cats++)
+            for (size_t mi = 0; mi < sizeof depths_max / sizeof depths_max[0]; mi++)
+                for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+                    rt_shape sh = {ds[di], cats, depths_max[mi]};
+                    uint32_t depths[77];
+                    cairn_trees *t = rt_model_shaped(CAIRN_TASK_BINARY, 1, counts[ci], &s,
+                                                     depths, sh);
+                    cairn_trees_allow_simd(true);
+                    assert_int_equal(cairn_trees_compile_as(t, CAIRN_TREES_LAYOUT_COMPLETE, NULL),
+                                     CAIRN_OK);
+                    assert_non_null(t->vnodes);
+                    if (cats == 0)
+                        assert_int_equal(t->complete_cat_splits, 0);
+                    if (cats == 1)
+                        assert_int_equal(t->complete_cat_splits, t->complete_small_sets);
+                    for (size_t r = 0; r < RT_ROWS; r++) {
+                        const double *xr = x + r * RT_D;
+                        float ref = t->base_margin;
+                        for (uint32_t k = 0; k < t->n_trees; k++)
+                            ref += rt_ref_leaf(t, t->tree_first[k], xr);
+                        double vec, scalar;
+                        cairn_trees_predict_margin(t, xr, &vec);
+                        cairn_trees_allow_simd(false);
+                        cairn_trees_predict_margin(t, xr, &scalar);
+                        cairn_trees_allow_simd(true);
+                        assert_memory_equal(&vec, &scalar, sizeof vec);
+                        double want = (double)ref;
+                        assert_memory_equal(&vec, &want, sizeof vec);
+                        compared++;
+                    }
+                    cairn_trees_free(t);
+                }
+    assert_int_equal(compared, 5u * 3u * 4u * 3u * RT_ROWS);
+    free(x);
+}
+
 /* One tree: a full tree of `full` levels when full > 0, else a chain of
  * `chain` splits, each with a leaf on its left. Numeric splits on the grid. */
 static cairn_trees *shape_model(uint32_t full, uint32_t chain, uint64_t *s)
@@ -952,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_xgboost_json_import),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_packed_matches_plain_walk),
+        cmocka_unit_test(test_vector_walk_instances),
         cmocka_unit_test(test_complete_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
