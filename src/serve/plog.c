@@ -41,8 +41,8 @@
 
 /* ---- the format (docs/prediction-log.md) ------------------------------------------------ */
 
-#define WRITE_DELAY_S 0.002          /* a record waits at most this long before its batch is written */
-#define WRITE_BATCH_BYTES (64u << 10) /* or until this much is waiting */
+#define WRITE_DELAY_S 0.010          /* a record waits at most this long before its batch is written */
+#define WRITE_BATCH_BYTES (512u << 10) /* or until this much is waiting */
 #define SEG_MAGIC "CAIRNPLG"                 /* 8 bytes at offset 0 of every segment */
 #define SEG_VERSION 1u
 #define SEG_HEADER_BYTES 16u                 /* magic, u32 version, u32 flags (0) */
@@ -240,6 +240,8 @@ struct cairn_plog {
     uint8_t *ring;
     size_t cap, head, used;
     bool writer_waiting;
+    bool writer_polling;   /* waiting at most WRITE_DELAY_S with nothing pending: traffic
+                            * is flowing, so the first record of a batch need not wake it */
     double first_pending;         /* when the ring last went from empty to not empty */
     size_t batch_bytes;           /* wake the writer early once this much is waiting */
     int full_waiters;
@@ -839,17 +841,23 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "cairn-plog");   /* shown by top -H, ps -L, perf */
     cairn_plog *l = arg;
     l->last_sync = cairn_mono_s();
+    bool flowing = false;   /* the last batch had records */
     pthread_mutex_lock(&l->mu);
     for (;;) {
         /* Records are written in batches: the writer sleeps until WRITE_DELAY_S after
          * the first pending record (or until batch_bytes are waiting), so a busy server
-         * costs one write and one wake-up per batch, not per record. Flush requests and
-         * stop are served at once. */
+         * costs one write and one wake-up per batch, not per record. While records keep
+         * coming it looks again every WRITE_DELAY_S on its own (polling), so that no
+         * producer need wake it; a look that finds nothing ends that until the next
+         * record wakes it. Flush requests and stop are served at once. */
         while (!l->stopping && l->flush_req == 0 && l->used < l->batch_bytes) {
             /* Sleep until a batch, the next fsync or age rotation is due (or 1 s). */
             double now = cairn_mono_s(), due = now + 1.0;
             if (l->used > 0 && l->first_pending + WRITE_DELAY_S < due)
                 due = l->first_pending + WRITE_DELAY_S;
+            bool poll = l->used == 0 && flowing;
+            if (poll)
+                due = now + WRITE_DELAY_S;
             if (l->seg_fd >= 0 && l->dirty && l->last_sync + l->flush_seconds < due)
                 due = l->last_sync + l->flush_seconds;
             if (l->seg_fd >= 0 && l->seg_records > 0 && l->seg_opened + l->segment_seconds < due)
@@ -858,16 +866,27 @@ static void *writer_main(void *arg)
                 break;
             struct timespec ts = mono_deadline(due);
             l->writer_waiting = true;
+            l->writer_polling = poll;
             pthread_cond_timedwait(&l->not_empty, &l->mu, &ts);
             l->writer_waiting = false;
+            l->writer_polling = false;
+            /* A look: records that came meanwhile have waited at most WRITE_DELAY_S
+             * (they came after the last write); none, and the stream has stopped. */
+            if (poll) {
+                if (l->used > 0)
+                    break;
+                flowing = false;
+            }
         }
         size_t head = l->head, avail = l->used;
+        double taken = cairn_mono_s();
         bool flush = l->flush_req > 0, stop = l->stopping;
         l->flush_req = 0;
         pthread_mutex_unlock(&l->mu);
 
         if (avail > 0)
             drain(l, head, avail);
+        flowing = avail > 0;
         write_drop_marker(l);
         double now = cairn_mono_s();
         if (flush || stop || !l->dirty || l->seg_fd < 0 ||
@@ -877,6 +896,10 @@ static void *writer_main(void *arg)
             close_segment(l);
 
         pthread_mutex_lock(&l->mu);
+        /* Records that came during the write came after it took its batch: their batch
+         * is timed from then, not from the first record of the batch just written. */
+        if (l->used > 0 && avail > 0)
+            l->first_pending = taken;
         if (stop && l->used == 0)
             break;
     }
@@ -1110,9 +1133,11 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
             atomic_store_explicit(&l->c_ring_peak, l->used, memory_order_relaxed);
         l->accepted++;
         inc(&l->c_appended, 1);
-        /* Woken for the first record of a batch (to time it) and for a full batch. */
-        if (l->writer_waiting && (was_empty || (l->used >= l->batch_bytes &&
-                                                l->used - total < l->batch_bytes)))
+        /* Woken for the first record of a batch (to time it) unless it polls, and for
+         * a full batch. */
+        if (l->writer_waiting &&
+            ((was_empty && !l->writer_polling) ||
+             (l->used >= l->batch_bytes && l->used - total < l->batch_bytes)))
             pthread_cond_signal(&l->not_empty);
     }
     pthread_mutex_unlock(&l->mu);
