@@ -42,7 +42,7 @@
 /* ---- the format (docs/prediction-log.md) ------------------------------------------------ */
 
 #define WRITE_DELAY_S 0.010          /* a record waits at most this long before its batch is written */
-#define WRITE_BATCH_BYTES (512u << 10) /* or until this much is waiting */
+#define WRITE_BATCH_BYTES (128u << 10) /* or until this much is waiting */
 #define SEG_MAGIC "CAIRNPLG"                 /* 8 bytes at offset 0 of every segment */
 #define SEG_VERSION 1u
 #define SEG_HEADER_BYTES 16u                 /* magic, u32 version, u32 flags (0) */
