@@ -133,19 +133,32 @@ static bool add_len(size_t *acc, size_t n)
     return *acc <= REC_MAX_PAYLOAD;
 }
 
-/* The payload size of r, or 0 when it exceeds REC_MAX_PAYLOAD (a payload is never 0). */
-static size_t payload_size(const cairn_plog_record *r)
+/* String lengths payload_size measures once for encode_record: the record's five
+ * strings, then the first LEN_CACHE - 5 field names. */
+#define LEN_CACHE 69
+typedef struct rec_lens {
+    size_t n[LEN_CACHE];
+} rec_lens;
+
+/* The payload size of r, or 0 when it exceeds REC_MAX_PAYLOAD (a payload is never 0);
+ * fills *lens. */
+static size_t payload_size(const cairn_plog_record *r, rec_lens *lens)
 {
     size_t n = REC_FIXED_BYTES;
     const char *strs[5] = {r->request_id, r->entity, r->model, r->alias, r->label};
-    for (int i = 0; i < 5; i++)
-        if (!add_len(&n, 4) || !add_len(&n, strs[i] ? strlen(strs[i]) : 0))
+    for (int i = 0; i < 5; i++) {
+        lens->n[i] = strs[i] ? strlen(strs[i]) : 0;
+        if (!add_len(&n, 4) || !add_len(&n, lens->n[i]))
             return 0;
+    }
     if (!add_len(&n, 4))
         return 0;
     for (size_t i = 0; i < r->n_fields; i++) {
         const cairn_field *f = &r->fields[i];
-        if (!add_len(&n, 4 + 1) || !add_len(&n, f->name ? strlen(f->name) : 0))
+        size_t len = f->name ? strlen(f->name) : 0;
+        if (i < LEN_CACHE - 5)
+            lens->n[5 + i] = len;
+        if (!add_len(&n, 4 + 1) || !add_len(&n, len))
             return 0;
         switch (f->kind) {
         case CAIRN_VALUE_BOOL:
@@ -175,8 +188,10 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t len)
     return p + 4 + len;
 }
 
-/* Writes header + payload (REC_HEADER_BYTES + plen bytes) of r into out. */
-static void encode_record(const cairn_plog_record *r, size_t plen, uint8_t *out)
+/* Writes header + payload (REC_HEADER_BYTES + plen bytes) of r into out, with the
+ * lengths payload_size found. */
+static void encode_record(const cairn_plog_record *r, size_t plen, const rec_lens *lens,
+                          uint8_t *out)
 {
     uint8_t *p = out + REC_HEADER_BYTES;
     put_u64(p, (uint64_t)r->time_us);
@@ -187,12 +202,13 @@ static void encode_record(const cairn_plog_record *r, size_t plen, uint8_t *out)
     p += REC_FIXED_BYTES;
     const char *strs[5] = {r->request_id, r->entity, r->model, r->alias, r->label};
     for (int i = 0; i < 5; i++)
-        p = put_str(p, strs[i], strs[i] ? strlen(strs[i]) : 0);
+        p = put_str(p, strs[i], lens->n[i]);
     put_u32(p, (uint32_t)r->n_fields);
     p += 4;
     for (size_t i = 0; i < r->n_fields; i++) {
         const cairn_field *f = &r->fields[i];
-        p = put_str(p, f->name, f->name ? strlen(f->name) : 0);
+        p = put_str(p, f->name,
+                    i < LEN_CACHE - 5 ? lens->n[5 + i] : f->name ? strlen(f->name) : 0);
         switch (f->kind) {
         case CAIRN_VALUE_BOOL:
             *p++ = KIND_BOOL;
@@ -570,7 +586,12 @@ static void abandon_segment(cairn_plog *l, int errnum)
 /* Copies n ring bytes starting at pos (wrapping) into dst. */
 static void ring_peek(const cairn_plog *l, size_t pos, uint8_t *dst, size_t n)
 {
-    size_t first = l->cap - pos < n ? l->cap - pos : n;
+    if (l->cap - pos >= n) {
+        /* The usual case, a copy of a constant size (inlined): no library calls. */
+        memcpy(dst, l->ring + pos, n);
+        return;
+    }
+    size_t first = l->cap - pos;
     memcpy(dst, l->ring + pos, first);
     memcpy(dst + first, l->ring, n - first);
 }
@@ -647,7 +668,10 @@ static void drain(cairn_plog *l, size_t head, size_t avail)
         /* Take the records that fit the segment; a segment always gets at least one. */
         while (pos + chunk < avail) {
             uint8_t h[8];
-            ring_peek(l, (head + pos + chunk) % l->cap, h, sizeof h);
+            /* head < cap and pos + chunk < avail <= cap: one subtraction wraps it (no
+             * division per record). */
+            size_t at = head + pos + chunk;
+            ring_peek(l, at >= l->cap ? at - l->cap : at, h, sizeof h);
             size_t rl = REC_HEADER_BYTES + get_u32(h + 4);
             if (have && (l->seg_records + k > 0) &&
                 l->seg_size + chunk + rl > l->segment_bytes) {
@@ -708,10 +732,11 @@ static void write_drop_marker(cairn_plog *l)
         .flags = CAIRN_PLOG_DROPS,
     };
     uint8_t buf[REC_HEADER_BYTES + 128];
-    size_t plen = payload_size(&r);
+    rec_lens lens;
+    size_t plen = payload_size(&r, &lens);
     if (!plen || REC_HEADER_BYTES + plen > sizeof buf)
         return;
-    encode_record(&r, plen, buf);
+    encode_record(&r, plen, &lens, buf);
     size_t n = REC_HEADER_BYTES + plen, off = 0;
     if (!have_segment(l))
         return;
@@ -1091,7 +1116,8 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
 {
     if (!l || !r || (r->n_fields && !r->fields))
         return CAIRN_EINVAL;
-    size_t plen = payload_size(r);
+    rec_lens lens;
+    size_t plen = payload_size(r, &lens);
     size_t total = REC_HEADER_BYTES + plen;
     if (plen == 0 || total > l->cap) {
         inc(&l->c_dropped, 1);
@@ -1103,7 +1129,7 @@ cairn_status cairn_plog_append(cairn_plog *l, const cairn_plog_record *r)
         inc(&l->c_dropped, 1);
         return CAIRN_ENOMEM;
     }
-    encode_record(r, plen, buf);
+    encode_record(r, plen, &lens, buf);
 
     cairn_status st = CAIRN_OK;
     pthread_mutex_lock(&l->mu);
