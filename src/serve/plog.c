@@ -75,7 +75,7 @@ enum { KIND_NULL = 0, KIND_BOOL = 1, KIND_NUMBER = 2, KIND_STRING = 3 };
 #define SEG_PREFIX "seg-"
 #define SEG_SUFFIX ".plog"
 #define SEG_ZSUFFIX ".plog.zst"
-#define ZSTD_LEVEL 3
+#define ZSTD_LEVEL 1
 #define COMPRESS_BACKLOG 8                   /* default cairn_plog_opts.compress_backlog */
 #define STACK_RECORD_BYTES 4096              /* records up to this size encode on the stack */
 
