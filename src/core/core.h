@@ -168,9 +168,14 @@ uint64_t cairn_rng_below(cairn_rng *rng, uint64_t bound);
  * final_path, hands its fd to the caller through cairn_atomic_file, and on
  * commit fsyncs it, renames it over final_path and fsyncs the directory. An
  * abort (or a crash) leaves final_path untouched; abort unlinks the temp file.
+ * A final_path that is a symbolic link to a file is replaced at the link's
+ * target (the link stays). One that exists and is not a regular file (a
+ * device such as /dev/null or a terminal, a FIFO, a socket) is written
+ * directly (`direct`): renaming a file over it would replace the device node.
  */
 typedef struct cairn_atomic_file {
     int fd;
+    bool direct;
     char tmp_path[4096];
     char final_path[4096];
 } cairn_atomic_file;

@@ -15,7 +15,11 @@
 
 static void dir_of(const char *path, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s", path);
+    size_t n = strlen(path);
+    if (n >= cap)
+        n = cap - 1;   /* callers check lengths first */
+    memcpy(out, path, n);
+    out[n] = '\0';
     char *slash = strrchr(out, '/');
     if (!slash)
         snprintf(out, cap, ".");
@@ -64,9 +68,47 @@ cairn_status cairn_atomic_open(cairn_atomic_file *f, const char *final_path, cai
 {
     char dir[4000];
     f->fd = -1;
+    f->direct = false;
+    f->tmp_path[0] = '\0';
     if (strlen(final_path) >= sizeof dir - 32)
         return cairn_error_set(err, CAIRN_EINVAL, final_path, "path too long");
-    snprintf(f->final_path, sizeof f->final_path, "%s", final_path);
+    /* Follow symbolic links (also to a target not there yet): the rename replaces the
+     * last one's target, not the link. */
+    char path[4000], link[4000];
+    struct stat st;
+    snprintf(path, sizeof path, "%s", final_path);
+    for (int hops = 0; lstat(path, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
+        ssize_t n = hops < 40 ? readlink(path, link, sizeof link - 1) : -1;
+        if (n < 0)
+            return cairn_error_errno(err, hops < 40 ? errno : ELOOP, final_path,
+                                     "cannot follow the link");
+        link[n] = '\0';
+        if (link[0] != '/') {
+            dir_of(path, dir, sizeof dir);
+            size_t dn = strlen(dir);
+            if (dn + 1 + (size_t)n >= sizeof path - 32)
+                return cairn_error_set(err, CAIRN_EINVAL, final_path, "path too long");
+            memcpy(path, dir, dn);
+            path[dn] = '/';
+            memcpy(path + dn + 1, link, (size_t)n + 1);
+        } else {
+            if ((size_t)n >= sizeof path - 32)
+                return cairn_error_set(err, CAIRN_EINVAL, final_path, "path too long");
+            memcpy(path, link, (size_t)n + 1);
+        }
+    }
+    snprintf(f->final_path, sizeof f->final_path, "%s", path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            return cairn_error_set(err, CAIRN_EINVAL, final_path, "is a directory");
+        /* A device, FIFO or socket is written in place. */
+        f->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (f->fd < 0)
+            return cairn_error_errno(err, errno, final_path, "cannot open for writing");
+        f->direct = true;
+        return CAIRN_OK;
+    }
+    final_path = f->final_path;
     dir_of(final_path, dir, sizeof dir);
     /* Temporary names start with ".tmp-" so a cleaner can find leftovers of a crash. */
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s/.tmp-XXXXXX", dir);
@@ -99,6 +141,12 @@ cairn_status cairn_atomic_write(cairn_atomic_file *f, const void *p, size_t n, c
 cairn_status cairn_atomic_commit(cairn_atomic_file *f, cairn_error *err)
 {
     char dir[4096];
+    if (f->direct) {
+        /* A device, FIFO or socket: nothing to sync or rename. */
+        int rc = close(f->fd);
+        f->fd = -1;
+        return rc == 0 ? CAIRN_OK : cairn_error_errno(err, errno, f->final_path, "close failed");
+    }
     if (fsync(f->fd) != 0) {
         cairn_status st = cairn_error_errno(err, errno, f->tmp_path, "fsync failed");
         cairn_atomic_abort(f);

@@ -728,13 +728,15 @@ avx2_groups(const cairn_trees *t, const complete_row *r, float *m, uint32_t k, i
         grp[j] = t->vnodes + ((size_t)k / 8 + (size_t)j) * ns * 16;
         i[j] = _mm256_setzero_si256();
     }
-    /* The top levels with s a constant in each (their loads and blends unroll), then
-     * the gathered ones. */
-#pragma GCC unroll 4
-    for (uint32_t s = 0; s <= CAIRN_TREES_VNODE_TOP && s < D; s++)
+    /* The top levels, each with its level a constant (their loads and blends unroll),
+     * then the gathered ones. */
+    _Static_assert(CAIRN_TREES_VNODE_TOP == 2, "the top levels below are 0, 1 and 2");
+    for (uint32_t s = 0; s < 3 && s < D; s++)
 #pragma GCC unroll 4
         for (int j = 0; j < g; j++)
-            i[j] = avx2_level(t, grp[j], s, i[j], r, xv, mode);
+            i[j] = s == 0   ? avx2_level(t, grp[j], 0, i[j], r, xv, mode)
+                   : s == 1 ? avx2_level(t, grp[j], 1, i[j], r, xv, mode)
+                            : avx2_level(t, grp[j], 2, i[j], r, xv, mode);
     for (uint32_t s = CAIRN_TREES_VNODE_TOP + 1; s < D; s++)
 #pragma GCC unroll 4
         for (int j = 0; j < g; j++)

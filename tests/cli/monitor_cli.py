@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -253,6 +254,9 @@ try:
     big = os.path.join(TMP, "big.csv")
     write_csv(big, feat_header, [strip(r) for r in rows] * 4)
     cairn("predict", "churn@1", big, "--log", "--log-dir", dropdir, "-o", os.devnull, env=env)
+    # -o onto a device writes to it; an earlier version renamed a file over it (as root,
+    # that replaced /dev/null itself).
+    check(stat.S_ISCHR(os.stat(os.devnull).st_mode), f"{os.devnull} is still a device")
     m4 = cj("monitor", "churn", "--log-dir", dropdir, want=(0, 1))
     got = m4["log"]["dropped_records"] + m4["log"]["model_records"]
     check(m4["log"]["dropped_records"] > 0, f"the log dropped records ({m4['log']['dropped_records']})")

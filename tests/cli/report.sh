@@ -91,6 +91,23 @@ for s in summary metrics curves confusion slices importance findings lineage; do
 done
 SIZE=$(stat -c %s "$T/run.html")
 [ "$SIZE" -lt 2000000 ] && ok || fail "run report is $SIZE bytes"
+# -o onto something that is not a plain file: a FIFO (or a device such as /dev/null)
+# is written in place, never replaced by a renamed file; a symbolic link keeps pointing
+# at its target, which gets the report.
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/from_fifo" &
+CAT=$!
+run "$CAIRN" report "$RB" -o "$T/fifo"; expect_rc 0 "report onto a FIFO"
+wait "$CAT"
+[ -p "$T/fifo" ] && ok || fail "-o FIFO replaced the FIFO"
+expect_eq "$SIZE" "$(stat -c %s "$T/from_fifo")" "the FIFO's reader got the whole report"
+ln -s run-target.html "$T/link.html"
+run "$CAIRN" report "$RB" -o "$T/link.html"; expect_rc 0 "report onto a symbolic link"
+[ -L "$T/link.html" ] && ok || fail "-o LINK replaced the link"
+expect_eq "$SIZE" "$(stat -c %s "$T/run-target.html" 2>/dev/null)" "the link's target got the report"
+mkdir "$T/adir"
+run "$CAIRN" report "$RB" -o "$T/adir"; expect_rc 2 "report onto a directory"
+expect_match "is a directory" "$ERR" "a directory as -o says so"
 # The ROC title carries the run's recorded AUC; the verdict is review's.
 run "$CAIRN" --json runs show "$RB"
 AUC=$(json '"%.4f" % [m["estimate"] for m in j["metrics"] if m["name"] == "auc"][0]')
