@@ -410,6 +410,17 @@ peaks = [re.findall(r"^cairn_log_ring_(peak_bytes|bytes) (\S+)$", text, re.M)
 print("cairn log buffer peak per round: " +
       ", ".join("%.1f of %.0f MiB" % (float(d["peak_bytes"]) / 2**20, float(d["bytes"]) / 2**20)
                 for d in (dict(p) for p in peaks) if "peak_bytes" in d and "bytes" in d))
+# Closed segments still uncompressed when each round ended: from 8 on (compress_backlog),
+# the log's backlog thread compresses beside the requests at normal priority, which shows
+# in that round's p99 (docs/prediction-log.md).
+def per_round(name):
+    return ", ".join("%.0f" % float(v[0]) for v in
+                     (re.findall(rf"^{name} (\S+)$", text, re.M) for text in round_metrics) if v)
+
+
+print(f"cairn log per round: segments uncompressed at the end "
+      f"{per_round('cairn_log_segments_uncompressed')}; compressed beside the requests "
+      f"{per_round('cairn_log_backlog_compressions_total')} (from 8 waiting on)")
 failed = []
 if c["non2xx"] or c["sockerr"]:
     failed.append(f"cairn answered {c['non2xx']} non-2xx responses, {c['sockerr']} socket errors")

@@ -296,6 +296,7 @@ struct cairn_plog {
     _Atomic uint64_t c_appended, c_written, c_dropped, c_bytes, c_segments, c_fsyncs,
         c_write_errors, c_waits;
     _Atomic uint64_t c_ring_peak;  /* most ring bytes in use at once (stored under mu) */
+    _Atomic uint64_t c_backlog_compressions; /* by the backlog thread before close */
 };
 
 static struct timespec mono_deadline(double t)
@@ -339,6 +340,7 @@ void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c)
     c->ring_bytes = l->cap;
     pthread_mutex_lock(&l->zmu);
     c->uncompressed = l->zq_n + (l->z_handback != NULL) + l->z_idle_busy + l->z_backlog_busy;
+    c->backlog_compressions = atomic_load(&l->c_backlog_compressions);
     pthread_mutex_unlock(&l->zmu);
 }
 
@@ -846,6 +848,8 @@ static void *compressor_backlog_main(void *arg)
         if (waiting > 0 && (waiting >= bound || l->z_stop)) {
             char *name = take_segment(l);
             l->z_backlog_busy = true;
+            if (!l->z_stop)
+                inc(&l->c_backlog_compressions, 1);
             pthread_mutex_unlock(&l->zmu);
             compress_noted(l, name, NULL);
             cairn_free(name);

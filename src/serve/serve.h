@@ -147,6 +147,8 @@ typedef struct cairn_plog_counters {
     uint64_t ring_peak;           /* most ring bytes in use at once since open */
     uint64_t ring_bytes;          /* the ring's size */
     uint64_t uncompressed;        /* closed segments waiting for compression or being compressed */
+    uint64_t backlog_compressions; /* segments compressed at the caller's priority because
+                                      compress_backlog were waiting (not counting close) */
 } cairn_plog_counters;
 
 void cairn_plog_get_counters(cairn_plog *l, cairn_plog_counters *c);

@@ -1200,6 +1200,10 @@ static enum MHD_Result handle_metrics(cairn_server *s, struct MHD_Connection *c,
     metric_u64(&b, "cairn_log_segments_uncompressed", "gauge",
                "Closed prediction log segments waiting to be compressed (or being compressed).",
                pc.uncompressed);
+    metric_u64(&b, "cairn_log_backlog_compressions_total", "counter",
+               "Log segments compressed beside the requests (normal priority) because the "
+               "backlog bound was reached.",
+               pc.backlog_compressions);
     enum MHD_Result r =
         b.failed ? reply(s, c, rc, 503, "text/plain", "out of memory\n", 14, 1, NULL)
                  : reply(s, c, rc, 200, "text/plain; version=0.0.4", b.data, b.len, 0, NULL);

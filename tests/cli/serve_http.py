@@ -275,6 +275,9 @@ evaluation: {bootstrap: 50}
     # Nothing rotated yet (64 MiB segments), so no closed segment waits for compression.
     check("# TYPE cairn_log_segments_uncompressed gauge\ncairn_log_segments_uncompressed 0\n" in text,
           "metrics report the log's compression backlog")
+    check("# TYPE cairn_log_backlog_compressions_total counter\n"
+          "cairn_log_backlog_compressions_total 0\n" in text,
+          "metrics count compressions beside the requests (none yet)")
     promtool = shutil.which("promtool")
     if promtool:
         p = subprocess.run([promtool, "check", "metrics"], input=raw, capture_output=True)
