@@ -488,12 +488,12 @@ static void *spin(void *arg)
     return NULL;
 }
 
-/* The log's thread called comm: its scheduling policy; -1 when there is no such thread. */
-static int thread_policy(const char *comm)
+/* The id of this process's thread called comm (the log's threads name themselves), or -1. */
+static pid_t thread_tid(const char *comm)
 {
     DIR *d = opendir("/proc/self/task");
     assert_non_null(d);
-    int policy = -1;
+    pid_t tid = -1;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
@@ -507,41 +507,34 @@ static int thread_policy(const char *comm)
             name[strcspn(name, "\n")] = '\0';
         fclose(f);
         if (strcmp(name, comm) == 0)
-            policy = sched_getscheduler((pid_t)atoi(e->d_name));
+            tid = (pid_t)atoi(e->d_name);
     }
     closedir(d);
-    return policy;
+    return tid;
 }
 
-/* The log's thread called comm: its voluntary context switches (its sleeps), or -1. */
+/* The thread called comm: its scheduling policy; -1 when there is no such thread. */
+static int thread_policy(const char *comm)
+{
+    pid_t tid = thread_tid(comm);
+    return tid < 0 ? -1 : sched_getscheduler(tid);
+}
+
+/* The thread called comm: its voluntary context switches (its sleeps), or -1. */
 static long thread_sleeps(const char *comm)
 {
-    DIR *d = opendir("/proc/self/task");
-    assert_non_null(d);
+    pid_t tid = thread_tid(comm);
+    if (tid < 0)
+        return -1;
+    char path[300], line[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
     long sleeps = -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], name[64] = "", line[128];
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(name, sizeof name, f))
-            name[strcspn(name, "\n")] = '\0';
-        fclose(f);
-        if (strcmp(name, comm) != 0)
-            continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-        f = fopen(path, "r");
-        assert_non_null(f);
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "voluntary_ctxt_switches: %ld", &sleeps) == 1)
-                break;
-        fclose(f);
-    }
-    closedir(d);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &sleeps) == 1)
+            break;
+    fclose(f);
     return sleeps;
 }
 
